@@ -1,0 +1,345 @@
+"""``python -m benchmarks``: every codec on every dataset, in one run.
+
+Dataset-major; inside a dataset the codec order is rotated per dataset and per repeat,
+so slow drift of the (shared) machine hits every codec alike.  Each compress/decompress
+call runs in a fresh worker process (see ``measure``).  Results go to ``results.json``
+(every figure), ``results.md`` (``report``) and ``plots/*.png`` (``plots``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import machine
+from .codecs import Codec
+from .datasets import Dataset, DatasetSource, discover, group_sources, is_fastq, prepare
+from .measure import run_step, verify
+from .registry import ANCHOR_KEYS, OPTIONAL_KEYS, QUICK_KEYS, default_keys, make_codec
+
+SCHEMA_VERSION = 1
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+DEFAULT_OUT = BENCH_DIR / "results"
+DEFAULT_WORK = BENCH_DIR / "work"
+QUICK_DATASET = "illumina-gaiix-q40-ERR127302"
+QUICK_READS = 1000
+MB = 1e6
+
+Row = dict[str, Any]
+
+
+def log(message: str) -> None:
+    """Progress for the person at the terminal (the CLI runner is the only printer)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- command line -------------------------------------------------------------------------
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("datasets", nargs="*",
+                   help="FASTQ files (.fastq[.gz]; *_R1/*_R2 are paired) or name filters "
+                        "matched against --data-dir; default: every FASTQ in --data-dir")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                   help="where datasets are found (default: ../shared/data from the repo root)")
+    p.add_argument("--codecs", help="comma-separated codec ids (default: all available): "
+                   "seqlm, seqlm-lN, " + ", ".join(ANCHOR_KEYS + OPTIONAL_KEYS))
+    p.add_argument("--seqlm-levels", help="comma-separated seqlm levels, e.g. 1,5,9 "
+                   "(default: seqlm's default level only)")
+    p.add_argument("--runs", type=int, help="runs per (codec, dataset); overrides the rule below")
+    p.add_argument("--repeat-below-mb", type=float, default=20.0,
+                   help="repeat (3 runs, median) only datasets smaller than this (default 20)")
+    p.add_argument("--repeat-max-s", type=float, default=15.0,
+                   help="...and only codecs whose first compress+decompress took at most this "
+                        "many seconds (default 15; keeps the full run within budget)")
+    p.add_argument("--max-reads", type=int, help="use only the first N reads of each file")
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke run: first {QUICK_READS} reads of one pair, fast codecs, one run, "
+                        "output to a temporary directory")
+    p.add_argument("--out", type=Path, help=f"output directory (default {DEFAULT_OUT})")
+    p.add_argument("--work-dir", type=Path, help=f"scratch directory (default {DEFAULT_WORK})")
+    p.add_argument("--timeout", type=float, default=1800.0,
+                   help="seconds allowed per compress or decompress call (default 1800)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--keep-archives", action="store_true", help="keep archives in the work dir")
+    p.add_argument("--list", action="store_true", help="list datasets and codecs, then exit")
+    return p.parse_args(argv)
+
+
+def _int_list(text: str | None) -> list[int] | None:
+    return [int(x) for x in text.split(",") if x.strip()] if text else None
+
+
+def select_keys(args: argparse.Namespace) -> list[str]:
+    levels = _int_list(args.seqlm_levels)
+    if args.codecs:
+        keys = [k.strip() for k in args.codecs.split(",") if k.strip()]
+        if levels and "seqlm" in keys:
+            keys[keys.index("seqlm"):keys.index("seqlm") + 1] = [f"seqlm-l{n}" for n in levels]
+        return keys
+    if args.quick:
+        return list(QUICK_KEYS)
+    return default_keys(levels)
+
+
+def build_codecs(keys: Sequence[str]) -> tuple[list[Codec], list[dict[str, str]]]:
+    """Codecs to measure and the optional ones skipped (absent from PATH) with a note."""
+    codecs, skipped = [], []
+    for key in keys:
+        codec = make_codec(key)
+        reason = codec.why_unavailable()
+        if reason and key in OPTIONAL_KEYS:
+            skipped.append({"codec": key, "reason": reason})
+        else:
+            codecs.append(codec)
+    return codecs, skipped
+
+
+def select_sources(args: argparse.Namespace) -> list[DatasetSource]:
+    paths = [Path(d) for d in args.datasets if Path(d).exists()]
+    filters = [d for d in args.datasets if not Path(d).exists()]
+    files = [f for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
+    sources = group_sources(f for f in files if is_fastq(f))
+    if filters or not paths:
+        if not args.data_dir.is_dir():
+            raise SystemExit(f"data directory not found: {args.data_dir}")
+        found = discover(args.data_dir)
+        if filters:
+            found = [s for s in found if any(f in s.name for f in filters)]
+        elif args.quick:
+            found = [s for s in found if s.name == QUICK_DATASET] or found[:1]
+        sources += found
+    if not sources:
+        raise SystemExit("no FASTQ datasets selected")
+    return sources
+
+
+# --- one (codec, dataset) ------------------------------------------------------------------
+
+def new_row(codec: Codec) -> Row:
+    return {"codec": codec.key, "label": codec.label, "is_anchor": codec.is_anchor,
+            "threads": codec.threads, "status": "pending", "error": "", "notes": "",
+            "comp_s_runs": [], "decomp_s_runs": [], "comp_rss_kb_runs": [],
+            "decomp_rss_kb_runs": [], "byte_exact": None, "runs": 0}
+
+
+def _fail(row: Row, stage: str, error: str) -> None:
+    row["status"] = "failed"
+    row["error"] = f"{stage}: {error}"
+
+
+def measure_once(codec: Codec, dataset: Dataset, run_dir: Path, timeout: float, row: Row,
+                 first: bool) -> None:
+    """One compress -> decompress -> md5 round trip; figures appended to ``row``."""
+    n = len(dataset.files)
+    comp = run_step(codec.key, "compress", dataset.files, run_dir / "archive", n, timeout)
+    if not comp.ok:
+        return _fail(row, "compress", comp.error)
+    dec = run_step(codec.key, "decompress", comp.paths, run_dir / "restored", n, timeout)
+    if not dec.ok:
+        return _fail(row, "decompress", dec.error)
+    exact, md5s, diff = verify(dataset.files, [s.md5 for s in dataset.stats], dec.paths)
+    sizes = {p.name: p.stat().st_size for p in comp.paths}
+    if first:
+        row.update(archive_files=sizes, compressed_bytes=sum(sizes.values()),
+                   restored_md5=md5s, first_difference=diff, byte_exact=exact,
+                   notes="; ".join(x for x in (comp.notes, dec.notes) if x))
+        row["streams_reported"] = _streams(codec, comp.paths, row)
+    elif sum(sizes.values()) != row["compressed_bytes"]:
+        row["notes"] = (row["notes"] + "; " if row["notes"] else "") + "size varies between runs"
+    row["byte_exact"] = bool(row["byte_exact"]) and exact
+    row["comp_s_runs"].append(comp.wall_s)
+    row["decomp_s_runs"].append(dec.wall_s)
+    row["comp_rss_kb_runs"].append(comp.peak_rss_kb)
+    row["decomp_rss_kb_runs"].append(dec.peak_rss_kb)
+    row["runs"] += 1
+    row["status"] = "ok"
+
+
+def _streams(codec: Codec, archives: Sequence[Path], row: Row) -> dict[str, int] | None:
+    try:
+        return codec.streams(archives)
+    except Exception as exc:  # noqa: BLE001 - a missing breakdown must not lose the row
+        row["notes"] = (row["notes"] + "; " if row["notes"] else "") + f"streams: {exc}"
+        return None
+
+
+def finish_row(row: Row, dataset: Dataset) -> Row:
+    """Derived figures: medians, ratios, MB/s, bits per base, stream breakdown."""
+    if row["status"] != "ok":
+        return row
+    size, raw, bases = row["compressed_bytes"], dataset.raw_bytes, dataset.bases
+    comp_s, dec_s = statistics.median(row["comp_s_runs"]), statistics.median(row["decomp_s_runs"])
+    row.update(
+        ratio=raw / size if size else None,
+        bits_per_base=8 * size / bases if bases else None,
+        comp_s=comp_s, decomp_s=dec_s,
+        comp_mb_s=raw / MB / comp_s if comp_s > 0 else None,
+        decomp_mb_s=raw / MB / dec_s if dec_s > 0 else None,
+        comp_peak_rss_mb=max(row["comp_rss_kb_runs"]) / 1024,
+        decomp_peak_rss_mb=max(row["decomp_rss_kb_runs"]) / 1024,
+    )
+    row["streams"] = normalise_streams(row.get("streams_reported"), size)
+    if row["streams"]:
+        s = row["streams"]
+        row["names_bytes_per_read"] = s["names"] / dataset.reads if dataset.reads else None
+        row["bases_bits_per_base"] = 8 * s["bases"] / bases if bases else None
+        row["quals_bits_per_qual"] = 8 * s["qualities"] / bases if bases else None
+    return row
+
+
+def normalise_streams(reported: dict[str, int] | None, total: int) -> dict[str, int] | None:
+    """names / bases / qualities as reported; ``other`` = everything else in the archive."""
+    if not reported or not {"names", "bases", "qualities"} <= set(reported):
+        return None
+    core = {k: int(reported[k]) for k in ("names", "bases", "qualities")}
+    return {**core, "other": total - sum(core.values())}
+
+
+# --- the whole run --------------------------------------------------------------------------
+
+def rotate(items: Sequence[Codec], shift: int) -> list[Codec]:
+    if not items:
+        return []
+    shift %= len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def planned_runs(args: argparse.Namespace, dataset: Dataset, row: Row) -> int:
+    if row["status"] != "ok":
+        return row["runs"]
+    if args.runs:
+        return args.runs
+    first = row["comp_s_runs"][0] + row["decomp_s_runs"][0]
+    small = dataset.raw_bytes < args.repeat_below_mb * MB
+    return 3 if small and first <= args.repeat_max_s else 1
+
+
+def bench_dataset(index: int, dataset: Dataset, codecs: Sequence[Codec],
+                  args: argparse.Namespace, work: Path) -> list[Row]:
+    rows = {c.key: new_row(c) for c in codecs}
+    for codec in codecs:
+        reason = codec.why_unavailable()
+        if reason:
+            rows[codec.key].update(status="unavailable", error=reason)
+    todo = {c.key: 1 for c in codecs if rows[c.key]["status"] == "pending"}
+    run = 0
+    while any(n > run for n in todo.values()):
+        for codec in rotate(codecs, index + run):
+            if todo.get(codec.key, 0) <= run:
+                continue
+            measure_and_log(codec, dataset, work, run, args, rows[codec.key])
+            if run == 0:
+                todo[codec.key] = planned_runs(args, dataset, rows[codec.key])
+        run += 1
+    return [finish_row(rows[c.key], dataset) for c in codecs]
+
+
+def measure_and_log(codec: Codec, dataset: Dataset, work: Path, run: int,
+                    args: argparse.Namespace, row: Row) -> None:
+    run_dir = work / "runs" / dataset.name / codec.key / f"run{run + 1}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    measure_once(codec, dataset, run_dir, args.timeout, row, first=(run == 0))
+    if not args.keep_archives:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    if row["status"] == "failed":
+        log(f"    {codec.label:<44} FAILED {row['error'][:160]}")
+        return
+    bpb = 8 * row["compressed_bytes"] / dataset.bases if dataset.bases else 0
+    exact = "exact" if row["byte_exact"] else "NOT EXACT"
+    log(f"    {codec.label:<44} run {run + 1}: {row['compressed_bytes']:>10,d} B "
+        f"{bpb:6.3f} bits/base  comp {row['comp_s_runs'][-1]:7.2f} s  "
+        f"decomp {row['decomp_s_runs'][-1]:7.2f} s  {exact}")
+
+
+def codec_table(codecs: Sequence[Codec]) -> list[dict[str, Any]]:
+    out = []
+    for codec in codecs:
+        reason = codec.why_unavailable()
+        out.append({"codec": codec.key, "label": codec.label, "threads": codec.threads,
+                    "is_anchor": codec.is_anchor, "available": not reason, "reason": reason,
+                    "version": codec.version() if not reason else "unavailable"})
+    return out
+
+
+def write_outputs(results: dict[str, Any], out: Path, plots: bool) -> None:
+    from . import report
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "results.json.part"
+    tmp.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
+    tmp.replace(out / "results.json")
+    (out / "results.md").write_text(report.render(results))
+    if plots:
+        from . import plots as plotting
+
+        plotting.plot_all(results, out / "plots")
+
+
+def resolve_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
+    if args.quick:
+        out = args.out or Path(tempfile.mkdtemp(prefix="seqlm-bench-quick-"))
+        if out.resolve() == DEFAULT_OUT.resolve():
+            raise SystemExit("--quick never writes into benchmarks/results/; pick another --out")
+        return out, args.work_dir or out / "work"
+    return args.out or DEFAULT_OUT, args.work_dir or DEFAULT_WORK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.quick:
+        args.runs = args.runs or 1
+        args.max_reads = args.max_reads or QUICK_READS
+    codecs, skipped = build_codecs(select_keys(args))
+    sources = select_sources(args)
+    if args.list:
+        return list_and_exit(sources, codecs, skipped)
+    out, work = resolve_dirs(args)
+    log(f"benchmark: {len(sources)} dataset(s) x {len(codecs)} codec(s) -> {out}")
+    for note in skipped:
+        log(f"  skipped {note['codec']}: {note['reason']}")
+    results: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "command": ["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)],
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": machine.describe(), "codecs": codec_table(codecs), "skipped": skipped,
+        "datasets": [],
+    }
+    start = time.perf_counter()
+    for index, source in enumerate(sources):
+        dataset = prepare(source, work, args.max_reads)
+        log(f"[{index + 1}/{len(sources)}] {dataset.name}: {dataset.reads:,d} reads, "
+            f"{dataset.raw_bytes / MB:.1f} MB raw")
+        rows = bench_dataset(index, dataset, codecs, args, work)
+        results["datasets"].append({**dataset.describe(), "rows": rows})
+        results["elapsed_s"] = time.perf_counter() - start
+        write_outputs(results, out, plots=False)  # partial results survive an interruption
+    write_outputs(results, out, plots=not args.no_plots)
+    log(f"done in {time.perf_counter() - start:.0f} s: {out / 'results.md'}")
+    return 0
+
+
+def list_and_exit(sources: Sequence[DatasetSource], codecs: Sequence[Codec],
+                  skipped: Sequence[dict[str, str]]) -> int:
+    for s in sources:
+        print(f"dataset  {s.name}  ({'pair' if s.paired else 'single'})")
+    for c in codecs:
+        reason = c.why_unavailable()
+        print(f"codec    {c.key:<14} {c.label}" + (f"  [unavailable: {reason}]" if reason else ""))
+    for note in skipped:
+        print(f"skipped  {note['codec']:<14} {note['reason']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

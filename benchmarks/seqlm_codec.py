@@ -1,0 +1,97 @@
+"""seqlm itself, driven through its CLI in a child process.
+
+``seqlm compress IN [IN2] -o OUT.seqlm -f [--level N]``,
+``seqlm decompress OUT.seqlm -o R1 [-o R2] -f`` and ``seqlm info OUT.seqlm --json``.
+When the ``seqlm`` console script is not installed, the same CLI is run from this checkout
+(``python -c 'from cli.main import main; main()'``, equivalent to ``python -m cli.main``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .codecs import Codec, CodecError, restored_path, run_tool, tool_version
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_IN_TREE = "import sys; from cli.main import main; sys.exit(main())"
+
+
+def seqlm_command() -> list[str] | None:
+    """argv prefix that runs the seqlm CLI, or None when neither form exists."""
+    exe = shutil.which("seqlm")
+    if exe:
+        return [exe]
+    if (REPO_ROOT / "cli" / "main.py").exists():
+        return [sys.executable, "-c", _IN_TREE]
+    return None
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+class SeqlmCodec(Codec):
+    """seqlm at its default level, or at ``--level N``."""
+
+    is_anchor = False
+
+    def __init__(self, level: int | None = None) -> None:
+        self.level = level
+        self.key = "seqlm" if level is None else f"seqlm-l{level}"
+        self.label = "seqlm" if level is None else f"seqlm --level {level}"
+        self.threads = os.cpu_count() or 1  # torch picks its own thread count
+
+    def _cmd(self) -> list[str]:
+        cmd = seqlm_command()
+        if cmd is None:
+            raise CodecError("seqlm is not installed and cli/main.py is missing")
+        return cmd
+
+    def _run(self, *args: str) -> str:
+        return run_tool([*self._cmd(), *args], env=_env(), cwd=REPO_ROOT)
+
+    def why_unavailable(self) -> str:
+        return "" if seqlm_command() else "seqlm is not installed and cli/main.py is missing"
+
+    def version(self) -> str:
+        cmd = seqlm_command()
+        if cmd is None:
+            return "unavailable"
+        text = tool_version([*cmd, "--version"])
+        if text.startswith("unknown") or "Usage" in text or "Error" in text:
+            try:
+                return f"seqlm {importlib.metadata.version('seqlm')}"
+            except importlib.metadata.PackageNotFoundError:
+                return "seqlm (in-tree, version unknown)"
+        return text
+
+    def compress(self, inputs: Sequence[Path], outdir: Path) -> list[Path]:
+        out = outdir / "out.seqlm"
+        level = [] if self.level is None else ["--level", str(self.level)]
+        self._run("compress", *map(str, inputs), "-o", str(out), "-f", *level)
+        if not out.exists():
+            raise CodecError("seqlm compress exited 0 but wrote no archive")
+        return [out]
+
+    def decompress(self, archives: Sequence[Path], outdir: Path, n_outputs: int) -> list[Path]:
+        outs = [restored_path(outdir, i) for i in range(n_outputs)]
+        dests = [arg for out in outs for arg in ("-o", str(out))]
+        self._run("decompress", str(archives[0]), *dests, "-f")
+        missing = [p.name for p in outs if not p.exists()]
+        if missing:
+            raise CodecError(f"seqlm decompress wrote no {', '.join(missing)}")
+        return outs
+
+    def streams(self, archives: Sequence[Path]) -> dict[str, int] | None:
+        info = json.loads(self._run("info", str(archives[0]), "--json"))
+        streams = info.get("streams", {})
+        return {name: int(entry["bytes"]) for name, entry in streams.items()
+                if isinstance(entry, dict) and "bytes" in entry}

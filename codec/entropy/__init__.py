@@ -1,0 +1,1 @@
+"""Entropy coding: constriction's range coder behind a small batch-step API."""

@@ -1,0 +1,65 @@
+"""Thin wrapper over constriction's queue (range) coder.
+
+Models hand over *integer* frequency tables (shape ``(m, K)``): they are passed
+to constriction as float64 values that are exact integers, so the table it
+rescales and quantises internally is bit-identical on every machine. One call
+codes one step for a whole batch of reads, which keeps the Python overhead per
+symbol small (DESIGN.md: the coder is never the bottleneck if called per batch).
+
+Compressed words are written little-endian (``'<u4'``) whatever the host.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import constriction
+
+from ..errors import FormatError
+
+_queue = constriction.stream.queue
+_CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
+
+
+def _as_table(freqs: np.ndarray) -> np.ndarray:
+    table = np.ascontiguousarray(freqs, dtype=np.float64)
+    if table.ndim != 2:
+        raise ValueError("frequency table must be 2-D (m, K)")
+    return table
+
+
+class StepEncoder:
+    """Accumulates symbols coded under per-symbol frequency tables."""
+
+    def __init__(self) -> None:
+        self._enc = _queue.RangeEncoder()
+
+    def encode(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
+        """Code ``symbols[i]`` under the distribution ``freqs[i]`` (integers >= 0)."""
+        if len(symbols) == 0:
+            return
+        self._enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), _CATEGORICAL, _as_table(freqs))
+
+    def finish(self) -> bytes:
+        """Return the compressed words as little-endian bytes."""
+        words = self._enc.get_compressed()
+        return np.asarray(words, dtype="<u4").tobytes()
+
+
+class StepDecoder:
+    """Decodes what :class:`StepEncoder` wrote, given the same tables in order."""
+
+    def __init__(self, data: bytes) -> None:
+        if len(data) % 4:
+            raise FormatError("range-coded payload length is not a multiple of 4")
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        self._dec = _queue.RangeDecoder(words)
+
+    def decode(self, freqs: np.ndarray) -> np.ndarray:
+        """Decode one symbol per row of ``freqs``; returns int32 symbols."""
+        if len(freqs) == 0:
+            return np.zeros(0, dtype=np.int32)
+        try:
+            out = self._dec.decode(_CATEGORICAL, _as_table(freqs))
+        except (ValueError, RuntimeError) as exc:  # constriction reports corrupt data this way
+            raise FormatError(f"corrupt range-coded data: {exc}") from exc
+        return np.asarray(out, dtype=np.int32)

@@ -1,0 +1,1 @@
+"""FASTQ bytes <-> records, keeping every byte-level layout fact."""

@@ -1,0 +1,141 @@
+"""Open FASTQ inputs (plain or gzip, path or stdin) and cut them into blocks.
+
+Gzip is detected by its magic bytes, never by the file name. Blocks always end
+on a record boundary (every fourth newline), so each block parses on its own;
+for R1/R2 pairs the second file is cut at the same record counts as the first.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import numpy as np
+
+from ..errors import FastqFormatError, InputMismatchError
+
+try:  # ISA-L's gzip is several times faster than zlib's and reads the same files
+    from isal import igzip as _gzip
+except ImportError:  # pragma: no cover - isal comes with dnaio, but stay optional
+    _gzip = gzip  # type: ignore[assignment]
+
+GZIP_MAGIC = b"\x1f\x8b"
+READ_SIZE = 1 << 20
+
+
+def open_input(path: str) -> BinaryIO:
+    """Binary stream of the decompressed FASTQ at ``path`` ('-' = stdin)."""
+    raw: BinaryIO = sys.stdin.buffer if path == "-" else open(path, "rb")
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    if buffered.peek(2)[:2] == GZIP_MAGIC:
+        return _gzip.open(buffered, "rb")  # type: ignore[return-value]
+    return buffered
+
+
+class RecordChunker:
+    """Yields byte chunks holding whole records from one stream."""
+
+    def __init__(self, stream: BinaryIO, path: str) -> None:
+        self.stream = stream
+        self.path = path
+        self.buffer = bytearray()
+        self.eof = False
+        self.records_read = 0
+        self.bytes_read = 0
+
+    def _fill(self, want: int) -> None:
+        while not self.eof and len(self.buffer) < want:
+            try:
+                chunk = self.stream.read(max(READ_SIZE, want - len(self.buffer)))
+            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                raise FastqFormatError(f"cannot read input: {exc}", path=self.path) from exc
+            if not chunk:
+                self.eof = True
+            else:
+                self.buffer += chunk
+                self.bytes_read += len(chunk)
+
+    def _cut(self, data: bytes | bytearray, max_records: int | None) -> int:
+        """Byte length of the longest prefix of whole records (at most max_records)."""
+        nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        n_rec = len(nl) // 4
+        if max_records is not None:
+            n_rec = min(n_rec, max_records)
+        return int(nl[4 * n_rec - 1]) + 1 if n_rec else 0
+
+    def _take(self, size: int) -> bytes:
+        chunk = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return chunk
+
+    def next_by_size(self, target_bytes: int) -> tuple[bytes, int] | None:
+        """About ``target_bytes`` of whole records; the tail at end of input."""
+        self._fill(target_bytes)
+        while True:
+            size = self._cut(self.buffer[:target_bytes] if len(self.buffer) >= target_bytes
+                             else self.buffer, None)
+            if size or self.eof:
+                break
+            target_bytes *= 2  # one record longer than the target (long reads)
+            self._fill(target_bytes)
+        return self._finish(size, None)
+
+    def next_by_records(self, n_records: int) -> tuple[bytes, int] | None:
+        """Exactly ``n_records`` records (fewer only at the end of input)."""
+        want = max(READ_SIZE, len(self.buffer))
+        while True:
+            self._fill(want)
+            size = self._cut(self.buffer, n_records)
+            if self.eof or (size and self.buffer[:size].count(b"\n") // 4 == n_records):
+                break
+            want *= 2
+        return self._finish(size, n_records)
+
+    def _finish(self, size: int, n_records: int | None) -> tuple[bytes, int] | None:
+        if self.eof and (n_records is None or self.buffer[:size].count(b"\n") // 4 < n_records):
+            size = len(self.buffer)  # the tail: may lack a final newline or be truncated
+        if size == 0:
+            return None
+        chunk = self._take(size)
+        n = chunk.count(b"\n") // 4 + (0 if chunk.endswith(b"\n") or not chunk else 1)
+        first = self.records_read + 1
+        self.records_read += n
+        return chunk, first
+
+
+def iter_chunks(paths: list[str], block_bytes: int) -> Iterator[tuple[list[bytes], list[int]]]:
+    """Yield (chunks, first_record_numbers), one chunk per input, with equal record counts."""
+    chunkers = [RecordChunker(open_input(p), p) for p in paths]
+    try:
+        while True:
+            first = chunkers[0].next_by_size(block_bytes)
+            if first is None:
+                _check_exhausted(chunkers, paths)
+                return
+            chunk, start = first
+            n = chunkers[0].records_read - start + 1
+            chunks, starts = [chunk], [start]
+            for chunker, path in zip(chunkers[1:], paths[1:]):
+                mate = chunker.next_by_records(n)
+                got = 0 if mate is None else chunker.records_read - mate[1] + 1
+                if mate is None or got != n:
+                    raise InputMismatchError(
+                        f"{path}: has {chunker.records_read} records where {paths[0]} has at least "
+                        f"{chunkers[0].records_read}: R1/R2 files must have the same number of records")
+                chunks.append(mate[0])
+                starts.append(mate[1])
+            yield chunks, starts
+    finally:
+        for c in chunkers:
+            c.stream.close()
+
+
+def _check_exhausted(chunkers: list[RecordChunker], paths: list[str]) -> None:
+    for chunker, path in zip(chunkers[1:], paths[1:]):
+        if chunker.next_by_size(1) is not None:
+            raise InputMismatchError(
+                f"{path}: has more records than {paths[0]} ({chunkers[0].records_read}): "
+                "R1/R2 files must have the same number of records")

@@ -1,0 +1,252 @@
+"""Integer-exact inference, fast path (numba).
+
+Same arithmetic as :mod:`codec.model.reference`, organised for speed:
+
+* layer-0 input projections are folded at load time into one int32 table
+  ``tab [sum(V_f), 4H]`` (row ``offset_f + value``), with the layer-0 bias in
+  feature 0's rows; every entry is the reference's per-feature rounded term;
+* the recurrent and output products run in float32 on integer-valued
+  operands. :meth:`QuantModel.check_bounds` proves every partial sum is an
+  integer below 2**24, so the result is exact whatever the order, SIMD width
+  or FMA use; they are converted to int64 before any rescaling;
+* everything else is int64 arithmetic and table lookups inside numba
+  (no fastmath, no parallel reductions), so tables do not depend on threads.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+import torch
+
+from .quantize import (CELL_CLAMP, FREQ_TOTAL, H_ONE, LUT_HALF, LUT_SHIFT, LUT_SIZE, MULT_SHIFT,
+                       QuantModel, luts, rshift_round)
+
+_BLK = 128  # rows per parallel work item (results never depend on the split)
+_NJ = dict(nogil=True, cache=True, fastmath=False, error_model="numpy")
+
+
+@nb.njit(inline="always", **_NJ)
+def _rs(x, s):
+    return (x + (np.int64(1) << (s - 1))) >> s
+
+
+@nb.njit(inline="always", **_NJ)
+def _idx(z):
+    i = (z >> LUT_SHIFT) + LUT_HALF
+    return min(max(i, 0), LUT_SIZE - 1)
+
+
+@nb.njit(inline="always", **_NJ)
+def _cell_update(z, hr, cr, sig, tnh, gi, gf, gg, go):
+    """Gates from pre-activations ``z [4H]`` (Q12); update ``cr`` (Q12) and ``hr`` (int8 values)."""
+    hid = hr.shape[0]
+    for j in range(4 * hid):
+        z[j] = _idx(z[j])
+    for u in range(hid):
+        gi[u] = sig[z[u]]
+        gf[u] = sig[z[hid + u]]
+        gg[u] = tnh[z[2 * hid + u]]
+        go[u] = sig[z[3 * hid + u]]
+    for u in range(hid):
+        # c (Q12) = f (Q15) * c + i (Q15) * g (Q15) >> 3, rounded back to Q12
+        cn = _rs(gf[u] * cr[u] + ((gi[u] * gg[u]) >> 3), 15)
+        cn = min(max(cn, -CELL_CLAMP), CELL_CLAMP)
+        cr[u] = cn
+        gi[u] = _idx(cn)
+    for u in range(hid):
+        hr[u] = np.float32(_rs(go[u] * tnh[gi[u]] * H_ONE, 30))
+
+
+@nb.njit(**_NJ)
+def _cell0(xrows, tab, acc, m_hh, sig, tnh, h, c):
+    """Layer 0 for rows ``0..len(xrows)-1``: folded input table + rescaled ``acc = h @ Whh^T``."""
+    n, hid = xrows.shape[0], h.shape[1]
+    g4 = 4 * hid
+    nf = xrows.shape[1]
+    for blk in range((n + _BLK - 1) // _BLK):
+      z = np.empty(g4, dtype=np.int64)
+      gi = np.empty(hid, dtype=np.int64)
+      gf = np.empty(hid, dtype=np.int64)
+      gg = np.empty(hid, dtype=np.int64)
+      go = np.empty(hid, dtype=np.int64)
+      for r in range(blk * _BLK, min(n, (blk + 1) * _BLK)):
+        x = xrows[r]
+        ar = acc[r]
+        t0 = tab[x[0]]
+        for j in range(g4):
+            z[j] = t0[j] + _rs(np.int64(ar[j]) * m_hh[j], MULT_SHIFT)
+        for f in range(1, nf):
+            t = tab[x[f]]
+            for j in range(g4):
+                z[j] += t[j]
+        _cell_update(z, h[r], c[r], sig, tnh, gi, gf, gg, go)
+
+
+@nb.njit(**_NJ)
+def _cellk(acc_ih, m_ih, bias, acc_hh, m_hh, sig, tnh, h, c):
+    """Layer >= 1: rescaled input and recurrent products plus bias."""
+    n, hid = acc_hh.shape[0], h.shape[1]
+    g4 = 4 * hid
+    for blk in range((n + _BLK - 1) // _BLK):
+      z = np.empty(g4, dtype=np.int64)
+      gi = np.empty(hid, dtype=np.int64)
+      gf = np.empty(hid, dtype=np.int64)
+      gg = np.empty(hid, dtype=np.int64)
+      go = np.empty(hid, dtype=np.int64)
+      for r in range(blk * _BLK, min(n, (blk + 1) * _BLK)):
+        ai = acc_ih[r]
+        ah = acc_hh[r]
+        for j in range(g4):
+            z[j] = (bias[j] + _rs(np.int64(ai[j]) * m_ih[j], MULT_SHIFT)
+                    + _rs(np.int64(ah[j]) * m_hh[j], MULT_SHIFT))
+        _cell_update(z, h[r], c[r], sig, tnh, gi, gf, gg, go)
+
+
+@nb.njit(**_NJ)
+def _freqs(oacc, m_out, b_out, ex, freq):
+    """Output products -> Q12 logits -> exp LUT -> integer table summing to FREQ_TOTAL."""
+    n, k = freq.shape
+    for blk in range((n + _BLK - 1) // _BLK):
+      lg = np.empty(k, dtype=np.int64)
+      for r in range(blk * _BLK, min(n, (blk + 1) * _BLK)):
+        ar = oacc[r]
+        best = np.int64(-(1 << 62))
+        top = 0
+        for j in range(k):
+            lj = _rs(np.int64(ar[j]) * m_out[j], MULT_SHIFT) + b_out[j]
+            lg[j] = lj
+            if lj > best:
+                best = lj
+                top = j
+        s = np.int64(0)
+        for j in range(k):
+            e = ex[min((best - lg[j]) >> LUT_SHIFT, LUT_SIZE - 1)]
+            lg[j] = e
+            s += e
+        rr = (np.int64(FREQ_TOTAL - k) << 32) // s
+        tot = np.int64(0)
+        fr = freq[r]
+        for j in range(k):
+            fj = 1 + ((lg[j] * rr) >> 32)
+            fr[j] = fj
+            tot += fj
+        fr[top] += FREQ_TOTAL - tot
+
+
+def _pad16(n: int) -> int:
+    return (n + 15) // 16 * 16
+
+
+class IntPredictor:
+    """Integer-exact predictor built from a :class:`QuantModel`.
+
+    State is ``(h, c)``: ``h`` float32 ``[L, B, H]`` holding integers in
+    [-127, 127], ``c`` int64 ``[L, B, H]`` (Q12). Rows are independent, so a
+    caller may advance any prefix ``0..n-1`` of the batch (rows sorted by
+    length, longest first, keep the active rows a prefix).
+    """
+
+    def __init__(self, qm: QuantModel) -> None:
+        qm.check_bounds()
+        self.qm = qm
+        cfg = qm.cfg
+        self.cfg = cfg
+        hid, e, layers = cfg.hidden, cfg.embed, cfg.layers
+        self.offsets = np.concatenate([[0], np.cumsum(cfg.input_vocab)[:-1]]).astype(np.int64)
+        tabs = []
+        for f in range(cfg.n_features):
+            acc = qm.emb[f].astype(np.int64) @ qm.w_ih0[:, f * e:(f + 1) * e].astype(np.int64).T
+            t = rshift_round(acc * qm.m_ih0[None, :], MULT_SHIFT + int(qm.emb_shift[f]))
+            if f == 0:
+                t = t + qm.bias[0][None, :]
+            tabs.append(t)
+        self.tab = np.ascontiguousarray(np.concatenate(tabs, axis=0), dtype=np.int64)
+        self.whhT = [torch.from_numpy(np.ascontiguousarray(w.T, dtype=np.float32)) for w in qm.w_hh]
+        self.wihT = [None] + [torch.from_numpy(np.ascontiguousarray(w.T, dtype=np.float32)) for w in qm.w_ih]
+        k = cfg.n_symbols
+        wo = np.zeros((hid, _pad16(k)), dtype=np.float32)  # padded: aligned, vectorised products
+        wo[:, :k] = qm.w_out.T
+        self.woT = torch.from_numpy(wo)
+        self.m_hh = [np.ascontiguousarray(m, dtype=np.int64) for m in qm.m_hh]
+        self.m_ih = [None] + [np.ascontiguousarray(m, dtype=np.int64) for m in qm.m_ih]
+        self.bias = [np.ascontiguousarray(b, dtype=np.int64) for b in qm.bias]
+        self.m_out = np.ascontiguousarray(qm.m_out, dtype=np.int64)
+        self.b_out = np.ascontiguousarray(qm.b_out, dtype=np.int64)
+        self.sig, self.tnh, self.ex = luts()
+        self.layers = layers
+        self._bufs: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def _buffers(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        cap = max(n, 1)
+        cur = self._bufs.get(0)
+        if cur is None or cur[0].shape[0] < cap:
+            g4 = 4 * self.cfg.hidden
+            cur = (torch.empty(cap, g4), torch.empty(cap, g4), torch.empty(cap, self.woT.shape[1]))
+            self._bufs[0] = cur
+        return cur
+
+    def rows(self, x: np.ndarray) -> np.ndarray:
+        """Raw feature values ``[..., F]`` -> table row indices (range-checked)."""
+        x = np.asarray(x, dtype=np.int64)
+        vocab = np.asarray(self.cfg.input_vocab, dtype=np.int64)
+        if x.shape[-1] != len(vocab) or (x < 0).any() or (x >= vocab).any():
+            raise ValueError("input feature values out of range")
+        return np.ascontiguousarray(x + self.offsets)
+
+    def initial_state(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        shape = (self.layers, batch, self.cfg.hidden)
+        return np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.int64)
+
+    def step_rows(self, xrows: np.ndarray, h: np.ndarray, c: np.ndarray, freq: np.ndarray) -> None:
+        """In place: advance rows ``0..n-1`` (``n = len(xrows)``) of ``(h, c)`` and write their
+        frequency tables to ``freq[:n]`` (int64 or float64; float64 feeds the coder directly).
+
+        The float32 products are exact (integer operands, partial sums < 2**24), so
+        torch's kernel choice and thread count cannot change them.
+        """
+        n = xrows.shape[0]
+        if n == 0:
+            return
+        acc_hh, acc_ih, oacc = self._buffers(n)
+        for layer in range(self.layers):
+            hl = torch.from_numpy(h[layer, :n])
+            a = acc_hh[:n]
+            torch.mm(hl, self.whhT[layer], out=a)
+            if layer == 0:
+                _cell0(xrows, self.tab, a.numpy(), self.m_hh[0], self.sig, self.tnh, h[0, :n], c[0, :n])
+            else:
+                ai = acc_ih[:n]
+                torch.mm(torch.from_numpy(h[layer - 1, :n]), self.wihT[layer], out=ai)
+                _cellk(ai.numpy(), self.m_ih[layer], self.bias[layer], a.numpy(), self.m_hh[layer],
+                       self.sig, self.tnh, h[layer, :n], c[layer, :n])
+        o = oacc[:n]
+        torch.mm(torch.from_numpy(h[self.layers - 1, :n]), self.woT, out=o)
+        _freqs(o.numpy(), self.m_out, self.b_out, self.ex, freq[:n])
+
+    def step(self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray]
+             ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """One step: ``x [B, F]`` -> ``(freq [B, K] int64, new state)``."""
+        h, c = state[0].copy(), state[1].copy()
+        freq = np.zeros((x.shape[0], self.cfg.n_symbols), dtype=np.int64)
+        self.step_rows(self.rows(x), h, c, freq)
+        return freq, (h, c)
+
+    def sequence(self, inputs: np.ndarray) -> np.ndarray:
+        """Teacher-forced tables ``[B, T, K]`` for ``inputs [B, T, F]`` (from the initial state).
+
+        Runs the very same step kernels position by position (DESIGN: one code path
+        produces probabilities for encoding and decoding).
+        """
+        xr = self.rows(inputs)
+        b, t, _ = xr.shape
+        h, c = self.initial_state(b)
+        freq = np.zeros((b, t, self.cfg.n_symbols), dtype=np.int64)
+        for s in range(t):
+            self.step_rows(np.ascontiguousarray(xr[:, s]), h, c, freq[:, s])
+        return freq
+
+
+def state_to_int(state: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Fast-path state as the reference's int64 ``(h, c)``."""
+    return state[0].astype(np.int64), state[1].copy()

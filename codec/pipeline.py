@@ -1,0 +1,226 @@
+"""One block: FASTQ chunks -> streams -> payloads, and back.
+
+A block holds the same records of each input file (one file, or R1 and R2).
+It is self-contained: every model starts fresh, so blocks can be coded on
+separate cores and a damaged block is reported by number. Anything the
+parser cannot describe exactly (mixed line endings) is stored verbatim; the
+parse -> write round trip is checked before a block is modelled (STYLE 6).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ChecksumError, FastqFormatError, FormatError
+from .fastq.records import FastqBlock, parse_block, write_block
+from .streams import bases, layout, lengths as lengths_stream, names_fallback, qualities
+from .streams.exceptions import BASE_CHAR, BASE_CODE, decode_exceptions, encode_exceptions
+from .streams.general import pack_best, unpack
+from .streams.ids import CodecId, StreamId
+from .varint import Reader, encode_uvarint
+
+MODE_MODELLED, MODE_VERBATIM = 0, 1
+MAX_FILES = 2
+
+
+@dataclass
+class StreamInfo:
+    """What ``seqlm info`` reports per stream."""
+
+    stream: StreamId
+    codec: CodecId
+    n_symbols: int
+    n_bytes: int
+
+
+@dataclass
+class BlockResult:
+    body: bytes
+    n_records: int
+    raw: list[bytes]
+    streams: list[StreamInfo] = field(default_factory=list)
+
+
+def _names_codec():
+    try:
+        from .streams import names as tokenised
+        return tokenised.encode_names, tokenised.decode_names
+    except ImportError:
+        return None
+
+
+def _encode_names(names: list[bytes], mates_of: list[bytes] | None) -> tuple[bytes, CodecId]:
+    plain = names_fallback.encode_names_plain(names)
+    codec = _names_codec()
+    if codec is not None:
+        tok = codec[0](names, mates_of)
+        if len(tok) < len(plain):
+            return tok, CodecId.NAME_TOK
+    return plain, CodecId.LZMA
+
+
+def _decode_names(codec_id: int, payload: bytes, count: int, mates_of: list[bytes] | None) -> list[bytes]:
+    if codec_id == CodecId.LZMA:
+        return names_fallback.decode_names_plain(payload, count)
+    codec = _names_codec()
+    if codec_id != CodecId.NAME_TOK or codec is None:
+        raise FormatError(f"unknown name codec id {codec_id}")
+    names = codec[1](payload, count, mates_of)
+    if len(names) != count:
+        raise FormatError("name stream holds the wrong number of names")
+    return names
+
+
+def _parse_all(chunks: list[bytes], starts: list[int], paths: list[str]) -> list[FastqBlock] | None:
+    parsed = []
+    for chunk, start, path in zip(chunks, starts, paths):
+        try:
+            parsed.append(parse_block(chunk, start))
+        except FastqFormatError as exc:
+            exc.path = path
+            raise
+    if any(p is None for p in parsed):
+        return None
+    if any(write_block(p) != c for p, c in zip(parsed, chunks)):  # type: ignore[arg-type]
+        return None
+    return parsed  # type: ignore[return-value]
+
+
+def _block_header(chunks: list[bytes], n_records: int, mode: int) -> bytes:
+    out = struct.pack("<IBB", n_records, len(chunks), mode)
+    for c in chunks:
+        out += struct.pack("<QI", len(c), zlib.crc32(c))
+    return out
+
+
+def _stream(sid: StreamId, codec: CodecId, n_symbols: int, payload: bytes, infos: list[StreamInfo]) -> bytes:
+    infos.append(StreamInfo(sid, codec, n_symbols, len(payload)))
+    return bytes([sid, codec]) + encode_uvarint(n_symbols) + encode_uvarint(len(payload)) + payload
+
+
+def compress_block(chunks: list[bytes], starts: list[int], level: int,
+                   paths: list[str] | None = None) -> BlockResult:
+    """Encode the chunks (whole records, equal record counts) into a block body.
+
+    ``starts`` are the 1-based numbers of each chunk's first record in its file
+    and ``paths`` the file names, so that parse errors name both.
+    """
+    parsed = _parse_all(chunks, starts, paths or ["<input>"] * len(chunks))
+    infos: list[StreamInfo] = []
+    if parsed is None:
+        n_rec = chunks[0].count(b"\n") // 4
+        body = _block_header(chunks, n_rec, MODE_VERBATIM) + b"".join(
+            _stream(StreamId.VERBATIM, CodecId(p[0]), len(c), p, infos)
+            for c in chunks for p in [pack_best(c)])
+        return BlockResult(body, n_rec, chunks, infos)
+    n_rec = parsed[0].n_records
+    streams = [_stream(StreamId.LAYOUT, CodecId.RAW, n_rec, layout.encode_layout(parsed), infos)]
+    for i, blk in enumerate(parsed):
+        payload, codec = _encode_names(blk.names, parsed[0].names if i else None)
+        streams.append(_stream(StreamId.NAMES2 if i else StreamId.NAMES, codec, n_rec, payload, infos))
+    lens = np.concatenate([b.lengths for b in parsed])
+    mate = np.repeat(np.arange(len(parsed), dtype=np.uint8), n_rec)
+    streams.append(_stream(StreamId.LENGTHS, CodecId.VARINT_LZMA, len(lens),
+                           lengths_stream.encode_lengths(lens), infos))
+    seq = np.frombuffer(b"".join(b.seq for b in parsed), dtype=np.uint8)
+    qual = np.frombuffer(b"".join(b.qual for b in parsed), dtype=np.uint8)
+    codes = BASE_CODE[seq]
+    streams.append(_stream(StreamId.EXCEPTIONS, CodecId.LZMA, int((codes == 4).sum()),
+                           encode_exceptions(seq), infos))
+    payload, codec = bases.encode_bases(codes, lens, mate, level)
+    streams.append(_stream(StreamId.BASES, codec, int((codes < 4).sum()), payload, infos))
+    payload, codec = qualities.encode_qualities(qual, lens, codes, mate, level)
+    streams.append(_stream(StreamId.QUALITIES, codec, len(qual), payload, infos))
+    body = _block_header(chunks, n_rec, MODE_MODELLED) + bytes([len(streams)]) + b"".join(streams)
+    return BlockResult(body, n_rec, chunks, infos)
+
+
+def _read_streams(r: Reader) -> dict[int, tuple[int, int, bytes]]:
+    streams: dict[int, tuple[int, int, bytes]] = {}
+    for _ in range(r.u8()):
+        sid, codec = r.take(2)
+        n_symbols = r.uvarint()
+        payload = r.blob(limit=r.remaining())
+        if sid in streams:
+            raise FormatError(f"stream {sid} appears twice in a block")
+        streams[sid] = (codec, n_symbols, payload)
+    if r.remaining():
+        raise FormatError("extra bytes after the last stream of a block")
+    return streams
+
+
+def read_block_header(r: Reader) -> tuple[int, int, list[tuple[int, int]]]:
+    """(n_records, mode, [(raw_len, crc32) per file])."""
+    n_rec, n_files, mode = r.unpack("<IBB")
+    if not 1 <= n_files <= MAX_FILES or mode not in (MODE_MODELLED, MODE_VERBATIM):
+        raise FormatError("bad block header")
+    files = [r.unpack("<QI") for _ in range(n_files)]
+    if n_rec > sum(f[0] for f in files):
+        raise FormatError("block claims more records than bytes")
+    return n_rec, mode, files
+
+
+def _need(streams: dict[int, tuple[int, int, bytes]], sid: StreamId) -> tuple[int, int, bytes]:
+    if sid not in streams:
+        raise FormatError(f"block lacks its {sid.name.lower()} stream")
+    return streams[sid]
+
+
+def _decode_verbatim(r: Reader, files: list[tuple[int, int]]) -> list[bytes]:
+    out = []
+    for _ in files:
+        sid, _codec = r.take(2)
+        r.uvarint()
+        payload = r.blob(limit=r.remaining())
+        if sid != StreamId.VERBATIM:
+            raise FormatError("verbatim block holds a non-verbatim stream")
+        out.append(unpack(payload, limit=1 << 40))
+    return out
+
+
+def _decode_modelled(r: Reader, n_rec: int, files: list[tuple[int, int]]) -> list[bytes]:
+    streams = _read_streams(r)
+    n_files = len(files)
+    raw_total = sum(f[0] for f in files)
+    lay = layout.decode_layout(_need(streams, StreamId.LAYOUT)[2], n_files, n_rec)
+    names = []
+    for i in range(n_files):
+        codec, _, payload = _need(streams, StreamId.NAMES2 if i else StreamId.NAMES)
+        names.append(_decode_names(codec, payload, n_rec, names[0] if i else None))
+    lens = lengths_stream.decode_lengths(_need(streams, StreamId.LENGTHS)[2], n_rec * n_files)
+    total = int(lens.sum())
+    if total > raw_total:
+        raise FormatError("read lengths exceed the block size")
+    mask, exc_chars = decode_exceptions(_need(streams, StreamId.EXCEPTIONS)[2], total)
+    mate = np.repeat(np.arange(n_files, dtype=np.uint8), n_rec)
+    codes = bases.decode_bases(_need(streams, StreamId.BASES)[2], lens, mate, mask)
+    qual = qualities.decode_qualities(_need(streams, StreamId.QUALITIES)[2], lens, codes, mate)
+    seq = BASE_CHAR[np.minimum(codes, 3)]
+    seq[mask] = exc_chars
+    out, offset = [], 0
+    for i, (eol, final, kinds, other) in enumerate(lay):
+        flen = lens[i * n_rec:(i + 1) * n_rec]
+        end = offset + int(flen.sum())
+        blk = FastqBlock(names[i], seq[offset:end].tobytes(), qual[offset:end].tobytes(), flen,
+                         kinds, other, eol, final)
+        out.append(write_block(blk))
+        offset = end
+    return out
+
+
+def decompress_block(body: bytes, block_no: int, base_offset: int = 0) -> tuple[list[bytes], int]:
+    """Decode a block body and verify each file's bytes; returns (raw chunks, n_records)."""
+    r = Reader(body, base=base_offset)
+    n_rec, mode, files = read_block_header(r)
+    try:
+        raw = _decode_verbatim(r, files) if mode == MODE_VERBATIM else _decode_modelled(r, n_rec, files)
+    except FormatError as exc:
+        raise ChecksumError(f"damaged block: {exc.message}", block=block_no, offset=exc.offset) from exc
+    for i, (chunk, (size, crc)) in enumerate(zip(raw, files)):
+        if len(chunk) != size or zlib.crc32(chunk) != crc:
+            raise ChecksumError(f"file {i + 1} does not match its stored checksum", block=block_no)
+    return raw, n_rec

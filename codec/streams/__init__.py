@@ -1,0 +1,1 @@
+"""Per-stream codecs: each turns one kind of block content into a payload and back."""

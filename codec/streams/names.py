@@ -1,0 +1,298 @@
+"""Read-name stream codec: tokenised names, each column stream coded its own way.
+
+Names are cut into tokens and coded against the previous name, or for read 2
+against the mate's name (:mod:`.names_tokens`). The resulting small streams are
+each stored with whichever of raw / constant / static order-0 range coding /
+lzma is smallest, behind a one-byte method id, as htscodecs does per stream.
+Whole-payload fallbacks (raw names, lzma of the names) keep odd inputs, such as
+random UUIDs, from ever costing more than a general-purpose compressor.
+
+Decoding never trusts a size: every length is checked against the bytes left,
+the record count, or a fixed expansion bound, so garbage raises
+:class:`~codec.errors.FormatError` instead of allocating or hanging. The byte
+layout is specified in ``docs/FORMAT.md`` ("NAMES stream").
+"""
+
+from __future__ import annotations
+
+import lzma
+from enum import IntEnum
+
+import numpy as np
+
+from ..entropy.coder import StepDecoder, StepEncoder
+from ..errors import FormatError
+from ..varint import Reader, encode_uvarint
+from .names_tokens import read_columns, tokenise, reference_tokens, classify, write_columns
+
+__all__ = ["encode_names", "decode_names", "NameMethod", "StreamMethod"]
+
+
+class NameMethod(IntEnum):
+    """First byte of a NAMES payload. Written into archives: append only."""
+
+    RAW = 1          # names joined by b"\n"
+    LZMA = 2         # uvarint length, then raw LZMA2 of the joined names
+    TOKENS = 3       # token columns, each name against the previous one
+    TOKENS_MATE = 4  # token columns, each name against its mate's name
+
+
+class StreamMethod(IntEnum):
+    """First byte of each column stream. Written into archives: append only."""
+
+    RAW = 0
+    CONST = 1    # one byte, repeated raw_len times
+    LZMA = 2     # raw LZMA2, dictionary sized from raw_len
+    ARITH0 = 3   # static order-0 model (alphabet + frequencies), range coded
+
+
+NAME_BYTES_PER_RECORD = 1 << 16  # decoded bytes allowed per name, beyond the expansion bound
+EXPANSION = 1024                 # decoded bytes allowed per payload byte
+STRING_BYTES_PER_ITEM = 64       # same idea, for string streams of unknown length
+_FREQ_TOTAL = 1 << 16            # order-0 frequencies are scaled to about this total
+_TABLE_CELLS = 1 << 18           # rows x alphabet per range-coder call (bounds memory)
+
+
+def encode_names(names: list[bytes], mates_of: list[bytes] | None = None) -> bytes:
+    """Compress read names (headers without '@' and line end; no b"\\n" inside).
+
+    With ``mates_of`` (read 1's names of the same records) the names are read
+    2's and may be coded against their mates; pass the same list to decode."""
+    joined = _joined(names, "names")
+    tok = tokenise(names)
+    prev = np.where(tok.name > 0, tok.name - 1, -1)
+    best = bytes([NameMethod.RAW]) + joined
+    candidates = [_tokens_payload(tok, tok, prev, NameMethod.TOKENS)]
+    if mates_of is not None:
+        if len(mates_of) != len(names):
+            raise ValueError(f"{len(mates_of)} mate names for {len(names)} names")
+        _joined(mates_of, "mates_of")
+        candidates.append(_tokens_payload(tok, tokenise(mates_of), tok.name, NameMethod.TOKENS_MATE))
+    for payload in candidates:
+        if len(payload) < len(best) and len(joined) <= _max_total(len(names), len(payload)):
+            best = payload
+    packed = _lzma_fallback(joined, len(best))
+    if packed is not None and len(joined) <= _max_total(len(names), len(packed)):
+        best = packed
+    return best
+
+
+def decode_names(payload: bytes, count: int, mates_of: list[bytes] | None = None) -> list[bytes]:
+    """Inverse of :func:`encode_names`; ``count`` is the number of names."""
+    if count < 0:
+        raise ValueError("count must be non-negative")
+    reader = Reader(payload)
+    method = reader.u8()
+    max_total = _max_total(count, len(payload))
+    if method == NameMethod.RAW:
+        return _split(bytes(payload[1:]), count)
+    if method == NameMethod.LZMA:
+        raw_len = reader.uvarint(max_total + count)
+        return _split(_lzma_unpack(reader.take(reader.remaining()), raw_len), count)
+    if method == NameMethod.TOKENS:
+        names = read_columns(count, None, _Source(reader), max_total)
+    elif method == NameMethod.TOKENS_MATE:
+        if mates_of is None or len(mates_of) != count:
+            raise FormatError("names payload is coded against mates, but no matching mates_of was given")
+        _joined(mates_of, "mates_of")
+        names = read_columns(count, tokenise(mates_of), _Source(reader), max_total)
+    else:
+        raise FormatError(f"unknown names method {method}", 0)
+    if reader.remaining():
+        raise FormatError(f"{reader.remaining()} stray bytes after the names streams", reader.pos)
+    return names
+
+
+def _joined(names: list[bytes], what: str) -> bytes:
+    joined = b"\n".join(names)
+    if joined.count(b"\n") != max(0, len(names) - 1):
+        raise ValueError(f"{what}: a name contains b'\\n'")
+    return joined
+
+
+def _max_total(count: int, payload_len: int) -> int:
+    """Most name bytes a payload may decode to (the encoder keeps to it too)."""
+    return count * NAME_BYTES_PER_RECORD + EXPANSION * payload_len
+
+
+def _split(joined: bytes, count: int) -> list[bytes]:
+    if count == 0:
+        if joined:
+            raise FormatError("names present for zero records")
+        return []
+    names = joined.split(b"\n")
+    if len(names) != count:
+        raise FormatError(f"{len(names)} names for {count} records")
+    return names
+
+
+def _tokens_payload(tok, ref, ref_name: np.ndarray, method: NameMethod) -> bytes:  # type: ignore[no-untyped-def]
+    types, delta = classify(tok, ref, reference_tokens(tok, ref, ref_name))
+    sink = _Sink()
+    write_columns(tok, types, delta, sink)
+    return bytes([method]) + b"".join(sink.parts)
+
+
+class _Sink:
+    """Collects the token model's output, packing each stream as it comes."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def put_int(self, value: int) -> None:
+        self.parts.append(encode_uvarint(value))
+
+    def put_stream(self, data: bytes, items: int | None = None) -> None:
+        self.parts.append(pack_stream(data, items))
+
+
+class _Source:
+    """Reads back what :class:`_Sink` wrote, checking every size first."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+
+    def get_int(self, limit: int) -> int:
+        return self.reader.uvarint(limit)
+
+    def get_stream(self, size: int | None, items: int = 0) -> bytes:
+        r = self.reader
+        at = r.pos
+        method, raw_len, comp_len = r.u8(), r.uvarint(), r.uvarint()
+        if size is not None and raw_len != size:
+            raise FormatError(f"stream holds {raw_len} bytes, expected {size}", at)
+        body = r.take(comp_len)
+        if size is None and raw_len > _stream_bound(items, comp_len):
+            raise FormatError(f"stream of {raw_len} bytes from {comp_len} is implausible", at)
+        return unpack_stream(method, body, raw_len)
+
+
+def _stream_bound(items: int, comp_len: int) -> int:
+    return STRING_BYTES_PER_ITEM * items + EXPANSION * comp_len
+
+
+def pack_stream(data: bytes, items: int | None = None) -> bytes:
+    """``method, uvarint raw_len, uvarint comp_len, body`` with the smallest body.
+
+    ``items`` marks a stream of unknown length: then only bodies within the
+    decoder's expansion bound are allowed (raw always is)."""
+    options: list[tuple[StreamMethod, bytes]] = [(StreamMethod.RAW, data)]
+    if data and data.count(data[:1]) == len(data):
+        options.append((StreamMethod.CONST, data[:1]))
+    elif len(data) >= 8:
+        options.append((StreamMethod.ARITH0, _arith0_pack(data)))
+        options.append((StreamMethod.LZMA, _lzma_pack(data)))
+    if items is not None:
+        options = [o for o in options if len(data) <= _stream_bound(items, len(o[1]))]
+    method, body = min(options, key=lambda o: len(o[1]))
+    return bytes([method]) + encode_uvarint(len(data)) + encode_uvarint(len(body)) + body
+
+
+def unpack_stream(method: int, body: bytes, raw_len: int) -> bytes:
+    """Inverse of :func:`pack_stream` for one body of known decoded length."""
+    if method == StreamMethod.RAW:
+        if len(body) != raw_len:
+            raise FormatError("raw stream length mismatch")
+        return body
+    if method == StreamMethod.CONST:
+        if len(body) != 1:
+            raise FormatError("constant stream must hold one byte")
+        return body * raw_len
+    if method == StreamMethod.LZMA:
+        return _lzma_unpack(body, raw_len)
+    if method == StreamMethod.ARITH0:
+        return _arith0_unpack(body, raw_len)
+    raise FormatError(f"unknown stream method {method}")
+
+
+def _lzma_filters(raw_len: int) -> list[dict[str, int]]:
+    dict_size = min(1 << 26, max(1 << 12, 1 << max(0, raw_len - 1).bit_length()))
+    return [{"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": dict_size}]
+
+
+def _lzma_pack(data: bytes) -> bytes:
+    return lzma.compress(data, format=lzma.FORMAT_RAW, filters=_lzma_filters(len(data)))
+
+
+def _lzma_unpack(body: bytes, raw_len: int) -> bytes:
+    dec = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_lzma_filters(raw_len))
+    try:
+        out = dec.decompress(body, max_length=raw_len)
+        if not dec.eof and len(out) == raw_len and not dec.needs_input:
+            extra = dec.decompress(b"", max_length=1)
+            if extra:
+                raise FormatError("lzma stream longer than declared")
+    except lzma.LZMAError as exc:
+        raise FormatError(f"corrupt lzma stream: {exc}") from exc
+    if len(out) != raw_len or not dec.eof or dec.unused_data:
+        raise FormatError("lzma stream does not match its declared length")
+    return out
+
+
+def _lzma_fallback(joined: bytes, best_len: int) -> bytes | None:
+    """LZMA of the joined names, computed only when a sample says it could win."""
+    sample_len = 1 << 16
+    if len(joined) > 4 * sample_len:
+        cut = joined.rfind(b"\n", 0, sample_len) + 1 or sample_len
+        estimate = len(_lzma_pack(joined[:cut])) * len(joined) / cut
+        if estimate * 0.7 > best_len:
+            return None
+    packed = bytes([NameMethod.LZMA]) + encode_uvarint(len(joined)) + _lzma_pack(joined)
+    return packed if len(packed) < best_len else None
+
+
+def _arith0_pack(data: bytes) -> bytes:
+    symbols = np.frombuffer(data, dtype=np.uint8)
+    counts = np.bincount(symbols, minlength=256).astype(np.int64)
+    alphabet = np.flatnonzero(counts)
+    freqs = counts[alphabet]
+    if freqs.sum() > _FREQ_TOTAL:
+        freqs = np.maximum(1, freqs * _FREQ_TOTAL // freqs.sum())
+    index = np.zeros(256, dtype=np.int32)
+    index[alphabet] = np.arange(len(alphabet), dtype=np.int32)
+    enc = StepEncoder()
+    _range_code(len(symbols), freqs, lambda lo, hi, table: enc.encode(index[symbols[lo:hi]], table))
+    return _alphabet_header(alphabet, freqs) + enc.finish()
+
+
+def _arith0_unpack(body: bytes, raw_len: int) -> bytes:
+    reader = Reader(body)
+    size = reader.u8() + 1
+    if size < 2:
+        raise FormatError("order-0 stream with a one-symbol alphabet")
+    if size <= 32:
+        alphabet = np.frombuffer(reader.take(size), dtype=np.uint8)
+    else:
+        alphabet = np.flatnonzero(np.unpackbits(np.frombuffer(reader.take(32), dtype=np.uint8),
+                                                bitorder="little"))
+    freqs = reader.uvarints(size, limit=_FREQ_TOTAL)
+    if len(alphabet) != size or freqs.min() < 1 or freqs.sum() > 2 * _FREQ_TOTAL:
+        raise FormatError("bad order-0 frequency table")
+    dec = StepDecoder(reader.take(reader.remaining()))
+    out = np.zeros(raw_len, dtype=np.int32)
+
+    def step(lo: int, hi: int, table: np.ndarray) -> None:
+        out[lo:hi] = dec.decode(table)
+
+    _range_code(raw_len, freqs, step)
+    if out.min(initial=0) < 0 or out.max(initial=0) >= size:
+        raise FormatError("order-0 symbol out of range")
+    return alphabet[out].astype(np.uint8).tobytes()
+
+
+def _alphabet_header(alphabet: np.ndarray, freqs: np.ndarray) -> bytes:
+    if len(alphabet) <= 32:
+        table = alphabet.astype(np.uint8).tobytes()
+    else:
+        mask = np.zeros(256, dtype=bool)
+        mask[alphabet] = True
+        table = np.packbits(mask, bitorder="little").tobytes()
+    return bytes([len(alphabet) - 1]) + table + b"".join(encode_uvarint(int(f)) for f in freqs)
+
+
+def _range_code(n: int, freqs: np.ndarray, step) -> None:  # type: ignore[no-untyped-def]
+    """Call ``step(lo, hi, table)`` over chunks, ``table`` being ``freqs`` per row."""
+    rows = max(1, _TABLE_CELLS // len(freqs))
+    for lo in range(0, n, rows):
+        hi = min(n, lo + rows)
+        step(lo, hi, np.broadcast_to(freqs.astype(np.float64), (hi - lo, len(freqs))))

@@ -1,0 +1,159 @@
+"""Baseline quality model: (q1, q2, position, change count, N, mate) contexts.
+
+The fqzcomp_qual family of contexts, with batch-adaptive counts and a
+three-level backoff chain (see :mod:`codec.streams.tables`). This is the
+baseline the LSTM quality model must beat and the fallback it keeps.
+
+Payload: ``u8 version, u8 pos_shift, u8 beta_lo, u8 beta_mid, u8 beta_full,
+uvarint segment`` then the range-coded words.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..entropy.coder import StepDecoder, StepEncoder
+from ..errors import FormatError
+from ..varint import Reader, encode_uvarint
+from .stepcoding import make_rows, run
+from .tables import SCALE, blend, bump, new_table
+
+VERSION = 1
+N_POS = 16
+N_CHG = 8
+N_Q2 = 12
+SEGMENT = 4096
+BETAS = (16, 32, 32)  # beta_lo, beta_mid, beta_full in sixteenths of a count
+_CHG_BUCKET = np.minimum(np.array([0, 1, 2, 3, 4, 4, 5, 5, 5] + [6] * 7 + [7] * 48, dtype=np.int64), 7)
+
+
+def _q2_map(n_symbols: int) -> np.ndarray:
+    """Bucket of the second-previous quality; the start token gets bucket 0."""
+    n_q2 = min(n_symbols + 1, N_Q2)
+    idx = np.arange(n_symbols + 1, dtype=np.int64)
+    out = 1 + idx * (n_q2 - 1) // n_symbols
+    out[n_symbols] = 0
+    return np.minimum(out, n_q2 - 1)
+
+
+def pos_shift_for(lengths: np.ndarray) -> int:
+    """Smallest shift that maps the longest read into N_POS position buckets."""
+    longest = int(lengths.max()) if len(lengths) else 1
+    shift = 0
+    while (longest - 1) >> shift >= N_POS:
+        shift += 1
+    return shift
+
+
+@njit(cache=True)
+def _freqs(t, n, starts, pos0, mate, bases, q1, q2, chg, q2map, chg_lut, pshift, betas,
+           lo_c, lo_n, mid_c, mid_n, full_c, full_n, cur, out):
+    k = out.shape[1]
+    n_q2 = q2map.max() + 1
+    prior = np.full(k, SCALE // k, dtype=np.int64)
+    a = np.empty(k, dtype=np.int64)
+    b = np.empty(k, dtype=np.int64)
+    for i in range(n):
+        pos = pos0[i] + t
+        isn = 1 if bases[starts[i] + t] == 4 else 0
+        qa = q1[i]
+        lo = qa * 2 + isn
+        mid = (qa * n_q2 + q2map[q2[i]]) * 2 + isn
+        full = ((mid * N_POS + min(pos >> pshift, N_POS - 1)) * N_CHG + chg_lut[min(chg[i], 63)]) * 2 + mate[i]
+        blend(lo_c, lo_n, lo, betas[0], prior, a)
+        blend(mid_c, mid_n, mid, betas[1], a, b)
+        blend(full_c, full_n, full, betas[2], b, a)
+        for s in range(k):
+            out[i, s] = a[s] + 1
+        cur[i, 0] = lo
+        cur[i, 1] = mid
+        cur[i, 2] = full
+
+
+@njit(cache=True)
+def _advance(t, n, starts, flat, q1, q2, chg, cur, lo_c, lo_n, mid_c, mid_n, full_c, full_n):
+    for i in range(n):
+        sym = flat[starts[i] + t]
+        bump(lo_c, lo_n, cur[i, 0], sym)
+        bump(mid_c, mid_n, cur[i, 1], sym)
+        bump(full_c, full_n, cur[i, 2], sym)
+        if t > 0 and sym != q1[i]:
+            chg[i] += 1
+        q2[i] = q1[i]
+        q1[i] = sym
+
+
+class QualCtxModel:
+    """Batch-step model over quality symbols (see :mod:`codec.streams.stepcoding`).
+
+    Counts are bumped as soon as a symbol is known: every row of the batch
+    is coded step by step in the same order on both sides, so this is as
+    deterministic as learning at batch boundaries, and adapts faster.
+    """
+
+    def __init__(self, n_symbols: int, bases: np.ndarray, mate: np.ndarray, pos_shift: int,
+                 betas: tuple[int, int, int]) -> None:
+        self.n_symbols = n_symbols
+        self.bases = bases
+        self.mate_of_read = mate.astype(np.int64)
+        self.pos_shift = pos_shift
+        self.betas = np.array(betas, dtype=np.int64)
+        self.q2map = _q2_map(n_symbols)
+        n_q1 = n_symbols + 1
+        n_q2 = int(self.q2map.max()) + 1
+        self.lo = new_table(n_q1 * 2, n_symbols)
+        self.mid = new_table(n_q1 * n_q2 * 2, n_symbols)
+        self.full = new_table(n_q1 * n_q2 * 2 * N_POS * N_CHG * 2, n_symbols)
+
+    def begin_batch(self, starts, pos0, lens, read) -> None:
+        b = len(starts)
+        self.starts, self.pos0, self.mate = starts, pos0, self.mate_of_read[read]
+        self.q1 = np.full(b, self.n_symbols, dtype=np.int64)
+        self.q2 = np.full(b, self.n_symbols, dtype=np.int64)
+        self.chg = np.zeros(b, dtype=np.int64)
+        self.cur = np.zeros((b, 3), dtype=np.int64)
+        self.out = np.zeros((b, self.n_symbols), dtype=np.int64)
+
+    def freqs(self, t: int, n: int):
+        out = self.out[:n]
+        _freqs(t, n, self.starts, self.pos0, self.mate, self.bases, self.q1, self.q2, self.chg,
+               self.q2map, _CHG_BUCKET, self.pos_shift, self.betas, *self.lo, *self.mid, *self.full,
+               self.cur, out)
+        return out, None
+
+    def advance(self, t: int, n: int, flat: np.ndarray) -> None:
+        _advance(t, n, self.starts, flat, self.q1, self.q2, self.chg, self.cur,
+                 *self.lo, *self.mid, *self.full)
+
+    def end_batch(self) -> None:
+        pass
+
+
+def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
+                     n_symbols: int, level: int = 5) -> bytes:
+    """Range-code quality symbols (indices into the block's sorted alphabet)."""
+    shift = pos_shift_for(lengths)
+    header = bytes([VERSION, shift, *BETAS]) + encode_uvarint(SEGMENT)
+    model = QualCtxModel(n_symbols, bases, mate, shift, BETAS)
+    enc = StepEncoder()
+    run(model, make_rows(lengths, SEGMENT), quals, enc, None)
+    return header + enc.finish()
+
+
+def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
+                     n_symbols: int) -> np.ndarray:
+    """Inverse of :func:`encode_qualities`."""
+    r = Reader(payload)
+    version, shift, *betas = r.take(5)
+    if version != VERSION:
+        raise FormatError(f"unknown quality-context payload version {version}")
+    segment = r.uvarint(limit=1 << 30)
+    if segment == 0 or shift > 40:
+        raise FormatError("bad quality-context parameters")
+    out = np.zeros(int(lengths.sum()), dtype=np.uint8)
+    model = QualCtxModel(n_symbols, bases, mate, shift, tuple(betas))
+    run(model, make_rows(lengths, segment), out, None, StepDecoder(r.take(r.remaining())))
+    if out.size and int(out.max()) >= n_symbols:
+        raise FormatError("decoded quality symbol outside the alphabet")
+    return out

@@ -1,0 +1,102 @@
+"""Batch-step driver shared by every autoregressive stream model.
+
+Reads (cut into segments when long, so the batch stays wide) become *rows*.
+Rows are coded in batches of growing size; inside a batch, step ``t`` codes
+position ``t`` of every row still active, with one coder call for the whole
+batch. Encoder and decoder run this very loop, so they compute the same
+frequency tables by construction (STYLE.md rule 1). Models learn only between
+batches, from rows both sides already know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..entropy.coder import StepDecoder, StepEncoder
+
+FIRST_BATCH_ROWS = 16
+MAX_BATCH_SYMBOLS = 1 << 20
+
+
+@dataclass
+class Rows:
+    """Rows of a flat symbol array: where each starts, its length and read position."""
+
+    starts: np.ndarray  # int64 offsets into the flat array
+    lens: np.ndarray    # int64
+    pos0: np.ndarray    # int64 position in the read of the row's first symbol
+    read: np.ndarray    # int64 index of the read the row belongs to
+
+
+def make_rows(lengths: np.ndarray, segment: int) -> Rows:
+    """Cut reads longer than ``segment`` into segments; empty reads give no row."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    read_starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    n_seg = np.maximum((lengths + segment - 1) // segment, 0)
+    read_of = np.repeat(np.arange(len(lengths)), n_seg)
+    first_seg = np.concatenate(([0], np.cumsum(n_seg)[:-1])).astype(np.int64)
+    k = np.arange(len(read_of), dtype=np.int64) - np.repeat(first_seg, n_seg)
+    pos0 = k * segment
+    lens = np.minimum(lengths[read_of] - pos0, segment)
+    return Rows(read_starts[read_of] + pos0, lens.astype(np.int64), pos0, read_of.astype(np.int64))
+
+
+def batch_bounds(rows: Rows) -> list[tuple[int, int]]:
+    """Consecutive row ranges, doubling from FIRST_BATCH_ROWS up to a symbol budget."""
+    bounds = []
+    lo, size, n = 0, FIRST_BATCH_ROWS, len(rows.lens)
+    cum = np.concatenate(([0], np.cumsum(rows.lens)))
+    while lo < n:
+        hi = min(n, lo + size)
+        over = int(np.searchsorted(cum, cum[lo] + MAX_BATCH_SYMBOLS, side="right")) - 1
+        hi = max(lo + 1, min(hi, over))
+        bounds.append((lo, hi))
+        lo, size = hi, size * 2
+    return bounds
+
+
+class StepModel(Protocol):
+    """What a model provides to the driver (all arrays are per active row)."""
+
+    n_symbols: int
+
+    def begin_batch(self, starts: np.ndarray, pos0: np.ndarray, lens: np.ndarray,
+                    read: np.ndarray) -> None: ...
+
+    def freqs(self, t: int, n_active: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Integer frequency rows for the coded rows among the first ``n_active``,
+        and the indices of those rows (``None`` = all of them)."""
+        ...
+
+    def advance(self, t: int, n_active: int, symbols: np.ndarray) -> None: ...
+
+    def end_batch(self) -> None: ...
+
+
+def _batch_order(rows: Rows, lo: int, hi: int) -> np.ndarray:
+    return lo + np.argsort(-rows.lens[lo:hi], kind="stable")
+
+
+def run(model: StepModel, rows: Rows, flat: np.ndarray, encoder: StepEncoder | None,
+        decoder: StepDecoder | None) -> np.ndarray:
+    """Code (encoder given) or decode (decoder given) every row of ``flat`` in place."""
+    for lo, hi in batch_bounds(rows):
+        ids = _batch_order(rows, lo, hi)
+        starts, lens = rows.starts[ids], rows.lens[ids]
+        model.begin_batch(starts, rows.pos0[ids], lens, rows.read[ids])
+        active = np.searchsorted(-lens, -np.arange(int(lens[0]) if len(lens) else 0), side="left")
+        for t in range(len(active)):
+            n = int(active[t])
+            freqs, which = model.freqs(t, n)
+            where = starts[:n] + t if which is None else starts[which] + t
+            if encoder is not None:
+                encoder.encode(flat[where], freqs)
+            else:
+                assert decoder is not None
+                flat[where] = decoder.decode(freqs)
+            model.advance(t, n, flat)
+        model.end_batch()
+    return flat

@@ -1,0 +1,47 @@
+"""Integer count tables and the backoff chain that turns them into frequencies.
+
+Everything here is integer arithmetic (numba-compiled, no fast-math), so the
+frequency tables are bit-identical on any machine: the determinism contract
+of DESIGN.md holds for the baseline models by construction.
+
+A distribution is built from the lowest to the highest context order:
+``p_k[s] = (16*c_k[s]*SCALE + beta_k*p_{k-1}[s]) // (16*n_k + beta_k)``, i.e.
+the counts of a context with a Dirichlet prior centred on the next-lower
+order (PPM-style blending; ``beta`` is in sixteenths of a count).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+SCALE = 1 << 20
+COUNT_LIMIT = 65535
+
+
+@njit(cache=True, inline="always")
+def blend(counts: np.ndarray, totals: np.ndarray, ctx: int, beta: int, prev: np.ndarray,
+          out: np.ndarray) -> None:
+    """One step of the backoff chain for context ``ctx`` (in place into ``out``)."""
+    n = np.int64(totals[ctx])
+    den = 16 * n + beta
+    for s in range(out.shape[0]):
+        out[s] = (16 * np.int64(counts[ctx, s]) * SCALE + beta * prev[s]) // den
+
+
+@njit(cache=True, inline="always")
+def bump(counts: np.ndarray, totals: np.ndarray, ctx: int, sym: int) -> None:
+    """Count one observation, halving the context's counts before they overflow."""
+    if counts[ctx, sym] >= COUNT_LIMIT:
+        tot = 0
+        for s in range(counts.shape[1]):
+            counts[ctx, s] = (counts[ctx, s] + 1) // 2
+            tot += counts[ctx, s]
+        totals[ctx] = tot
+    counts[ctx, sym] += 1
+    totals[ctx] += 1
+
+
+def new_table(n_ctx: int, n_symbols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zeroed counts (uint16) and per-context totals (int64)."""
+    return np.zeros((n_ctx, n_symbols), dtype=np.uint16), np.zeros(n_ctx, dtype=np.int64)

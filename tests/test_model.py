@@ -1,0 +1,65 @@
+"""Predictor core: shapes, loss, step vs forward, checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from codec.errors import ModelMismatchError
+from codec.model import Predictor, PredictorConfig, load_predictor, save_predictor
+
+
+def _model(seed: int = 0, layers: int = 1) -> Predictor:
+    torch.manual_seed(seed)
+    return Predictor(PredictorConfig(n_symbols=5, input_vocab=(6, 3, 7), embed=4, hidden=8, layers=layers))
+
+
+def _inputs(b: int, t: int, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.stack([torch.randint(0, v, (b, t), generator=g) for v in (6, 3, 7)], dim=-1)
+
+
+def test_config_roundtrip_and_validation() -> None:
+    cfg = PredictorConfig(n_symbols=4, input_vocab=(5, 10), hidden=32, layers=2)
+    assert PredictorConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError):
+        PredictorConfig(n_symbols=4, input_vocab=(4, 10))
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_forward_shapes_loss_and_step_agree(layers: int) -> None:
+    m = _model(layers=layers).eval()
+    x = _inputs(3, 6)
+    y = torch.randint(0, 5, (3, 6))
+    y[0, 2] = -1
+    logits, loss = m(x, targets=y)
+    assert logits.shape == (3, 6, 5) and loss is not None and loss.ndim == 0
+    logits_nt, none = m(x)
+    assert none is None
+    keep = y.reshape(-1) >= 0
+    ref = torch.nn.functional.cross_entropy(logits.reshape(-1, 5)[keep], y.reshape(-1)[keep])
+    torch.testing.assert_close(loss, ref)
+    hs, _ = m.hidden_states(x)
+    assert hs.shape == (3, 6, 8)
+    state = m.initial_state(3)
+    with torch.no_grad():
+        for t in range(6):
+            lt, state = m.step(x[:, t], state)
+            torch.testing.assert_close(lt, logits_nt[:, t].detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_checkpoint_roundtrip_and_hash(tmp_path) -> None:
+    m = _model()
+    path = tmp_path / "m.pt"
+    digest = save_predictor(path, m, extra={"kind": "qual"})
+    assert len(digest) == 64
+    m2, extra = load_predictor(path)
+    assert extra == {"kind": "qual"} and m2.cfg == m.cfg
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, m2.state_dict()[k])
+    assert save_predictor(tmp_path / "again.pt", m2) == digest
+    ck = torch.load(path, weights_only=True)
+    ck["state_dict"]["head.bias"] += 1
+    torch.save(ck, path)
+    with pytest.raises(ModelMismatchError):
+        load_predictor(path)
