@@ -153,7 +153,7 @@ def measure_once(codec: Codec, dataset: Dataset, run_dir: Path, timeout: float, 
     if first:
         row.update(archive_files=sizes, compressed_bytes=sum(sizes.values()),
                    restored_md5=md5s, first_difference=diff, byte_exact=exact,
-                   notes="; ".join(x for x in (comp.notes, dec.notes) if x))
+                   notes="; ".join(dict.fromkeys(x for x in (comp.notes, dec.notes) if x)))
         row["streams_reported"] = _streams(codec, comp.paths, row)
     elif sum(sizes.values()) != row["compressed_bytes"]:
         row["notes"] = (row["notes"] + "; " if row["notes"] else "") + "size varies between runs"

@@ -95,12 +95,12 @@ def compress_stream(inputs: list[str], out: BinaryIO, config: CodecConfig,
 def _blocks(src: BinaryIO, header_len: int) -> Iterator[tuple[bytes, int, int] | container.Trailer]:
     offset, index = header_len, 0
     while True:
-        kind, item = container.read_next(src, offset, container.MAX_BLOCK)
+        kind, item = container.read_next(src, offset, index)
         if kind == "trailer":
             yield item  # type: ignore[misc]
             return
-        yield item, index, offset + 5  # type: ignore[misc]
-        offset += 5 + len(item)  # type: ignore[arg-type]
+        yield item, index, offset + container.BLOCK_FRAMING  # type: ignore[misc]
+        offset += container.BLOCK_FRAMING + len(item)  # type: ignore[arg-type]
         index += 1
 
 

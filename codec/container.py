@@ -3,13 +3,16 @@
 Byte layout (all integers little-endian; normative spec in ``codec/FORMAT.md``)::
 
     magic  b"\\x89SQLM\\r\\n\\x1a"   u8 major  u8 minor  u16 flags
-    u32 header_len   header (UTF-8 JSON: config, inputs, versions)
-    repeated:  b"B"  u32 body_len  body            (one per block)
+    u32 header_len   header (UTF-8 JSON: config, inputs, versions)   u32 crc32(header)
+    repeated:  b"B"  u32 body_len  u32 crc32(body)  body     (one per block)
     b"T"  u32 n_blocks  u64 n_records  u8 n_files  n_files x (u64 raw_len, u32 crc32)
           n_blocks x u64 block_offset   u32 crc32(trailer bytes so far)   b"SQLMEND\\0"
 
-Reading is sequential (works on pipes); the trailer's counts and whole-file
-checksums catch a missing or truncated tail. Every size is checked against a
+Reading is sequential (works on pipes). The CRC of each block body means a
+damaged byte is reported with its block number before any model runs; the
+per-file CRCs inside each block check the decoded bytes (and so the models'
+determinism); the trailer's counts and whole-file checksums catch a missing or
+truncated tail. Every size is checked against a
 hard limit before anything is allocated.
 """
 
@@ -21,7 +24,7 @@ import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .errors import FormatError, VersionError
+from .errors import ChecksumError, FormatError, VersionError
 
 MAGIC = b"\x89SQLM\r\n\x1a"
 END_MAGIC = b"SQLMEND\x00"
@@ -41,6 +44,7 @@ class Trailer:
 def write_header(out: BinaryIO, header: dict) -> int:
     body = json.dumps(header, sort_keys=True).encode()
     data = MAGIC + struct.pack("<BBHI", FORMAT_MAJOR, FORMAT_MINOR, 0, len(body)) + body
+    data += struct.pack("<I", zlib.crc32(body))
     out.write(data)
     return len(data)
 
@@ -65,19 +69,26 @@ def read_header(src: BinaryIO) -> tuple[dict, int]:
         raise VersionError(f"unknown archive format version {major}.{minor}")
     if size > MAX_HEADER:
         raise FormatError(f"header length {size} is implausible", 12)
+    raw = _read_exact(src, size, 16, "header")
+    (crc,) = struct.unpack("<I", _read_exact(src, 4, 16 + size, "header checksum"))
+    if crc != zlib.crc32(raw):
+        raise FormatError("header checksum mismatch (damaged archive)", 16)
     try:
-        header = json.loads(_read_exact(src, size, 16, "header"))
+        header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(f"corrupt header: {exc}", 16) from exc
     if not isinstance(header, dict):
         raise FormatError("corrupt header: not an object", 16)
-    return header, 16 + size
+    return header, 20 + size
+
+
+BLOCK_FRAMING = 9
 
 
 def write_block(out: BinaryIO, body: bytes) -> int:
-    out.write(b"B" + struct.pack("<I", len(body)))
+    out.write(b"B" + struct.pack("<II", len(body), zlib.crc32(body)))
     out.write(body)
-    return 5 + len(body)
+    return BLOCK_FRAMING + len(body)
 
 
 def write_trailer(out: BinaryIO, t: Trailer) -> None:
@@ -87,14 +98,19 @@ def write_trailer(out: BinaryIO, t: Trailer) -> None:
     out.write(data + struct.pack("<I", zlib.crc32(data)) + END_MAGIC)
 
 
-def read_next(src: BinaryIO, offset: int, max_block: int) -> tuple[str, bytes | Trailer]:
-    """Next item after ``offset``: ('block', body) or ('trailer', Trailer)."""
+def read_next(src: BinaryIO, offset: int, index: int) -> tuple[str, bytes | Trailer]:
+    """Next item at ``offset``: ('block', body) or ('trailer', Trailer); ``index``
+    is the number the next block would have, for error messages."""
     tag = src.read(1)
     if tag == b"B":
-        (size,) = struct.unpack("<I", _read_exact(src, 4, offset + 1, "block length"))
-        if size > max_block:
-            raise FormatError(f"block length {size} exceeds the limit {max_block}", offset + 1)
-        return "block", _read_exact(src, size, offset + 5, "block")
+        size, crc = struct.unpack("<II", _read_exact(src, 8, offset + 1, f"block {index} framing"))
+        if size > MAX_BLOCK:
+            raise FormatError(f"block {index}: length {size} exceeds the limit", offset + 1)
+        body = _read_exact(src, size, offset + BLOCK_FRAMING, f"block {index}")
+        if zlib.crc32(body) != crc:
+            raise ChecksumError("stored block checksum mismatch (damaged archive)", block=index,
+                                offset=offset)
+        return "block", body
     if tag == b"T":
         return "trailer", _read_trailer(src, offset)
     if not tag:

@@ -14,7 +14,6 @@ from .varint import Reader
 
 SUMMARY_KEY = {StreamId.NAMES: "names", StreamId.NAMES2: "names", StreamId.LENGTHS: "lengths",
                StreamId.BASES: "bases", StreamId.EXCEPTIONS: "bases", StreamId.QUALITIES: "qualities"}
-BLOCK_FRAMING = 5
 
 
 def _codec_name(sid: int, codec: int) -> str:
@@ -58,7 +57,7 @@ def archive_info(path: str) -> dict:
                 if sid in (StreamId.BASES, StreamId.EXCEPTIONS, StreamId.QUALITIES, StreamId.NAMES,
                            StreamId.NAMES2):
                     summary[key]["symbols"] += n_sym
-            summary["other"]["bytes"] += len(body) - sum(len(p) for _, _, p in streams.values()) + BLOCK_FRAMING
+            summary["other"]["bytes"] += len(body) - sum(len(p) for _, _, p in streams.values()) + container.BLOCK_FRAMING
     raw = sum(f[0] for f in item.files) if isinstance(item, container.Trailer) else 0
     accounted = sum(v["bytes"] for v in summary.values())
     summary["other"]["bytes"] += size - accounted

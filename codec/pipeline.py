@@ -54,13 +54,10 @@ def _names_codec():
 
 
 def _encode_names(names: list[bytes], mates_of: list[bytes] | None) -> tuple[bytes, CodecId]:
-    plain = names_fallback.encode_names_plain(names)
     codec = _names_codec()
-    if codec is not None:
-        tok = codec[0](names, mates_of)
-        if len(tok) < len(plain):
-            return tok, CodecId.NAME_TOK
-    return plain, CodecId.LZMA
+    if codec is not None:  # the tokeniser falls back to plain lzma by itself when that is smaller
+        return codec[0](names, mates_of), CodecId.NAME_TOK
+    return names_fallback.encode_names_plain(names), CodecId.LZMA
 
 
 def _decode_names(codec_id: int, payload: bytes, count: int, mates_of: list[bytes] | None) -> list[bytes]:

@@ -40,10 +40,18 @@ class FastqBlock:
 
 
 def _lines_of(data: bytes) -> tuple[list[bytes], bool]:
+    """Lines without terminators, and whether the data ended with a newline.
+
+    One ambiguity: ``...\n+\n`` after an empty sequence is a record whose empty
+    quality line has no terminator (otherwise it would be a truncated file).
+    """
     final_newline = data.endswith(b"\n")
     lines = data.split(b"\n")
     if final_newline:
         lines.pop()
+        if len(lines) % 4 == 3 and lines[-2] in (b"", b"\r"):
+            lines.append(b"")
+            final_newline = False
     return lines, final_newline
 
 
@@ -99,12 +107,9 @@ def parse_block(data: bytes, first_record: int = 1) -> FastqBlock | None:
     the first problem. ``first_record`` is the number of the block's first record
     in its file, so messages name the record in the file, not in the block.
     """
-    lines, final_newline = _lines_of(data)
-    if not lines:
-        if data:  # a lone "\n"
-            raise FastqFormatError("empty line where a header was expected", record=first_record,
-                                   line=1)
+    if not data:
         return FastqBlock([], b"", b"", np.zeros(0, np.int64), np.zeros(0, np.uint8))
+    lines, final_newline = _lines_of(data)
     eol = _detect_eol(lines, final_newline)
     if eol is None:
         _check_structure(lines, first_record)

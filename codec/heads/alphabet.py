@@ -258,3 +258,61 @@ def write_fasta(records, fh, width: int = 0) -> None:
                 fh.write(seq[i:i + width] + "\n")
         else:
             fh.write(seq + "\n")
+
+
+# --- language-model files ----------------------------------------------------------------------
+# A head model file is a predictor checkpoint (codec.model.checkpoint) whose ``extra`` names the
+# kind, alphabet and input spec; a backward predictor (for gap filling) rides along inside it.
+
+LM_KIND = "seqlm-lm"
+
+
+@dataclass
+class LanguageModel:
+    alphabet: Alphabet
+    spec: object            # codec.model.train.InputSpec
+    forward: object         # codec.model.core.Predictor
+    backward: object | None = None
+    info: dict = field(default_factory=dict)
+
+
+def save_lm(path: str, lm: LanguageModel) -> str:
+    from ..model.checkpoint import predictor_hash, save_predictor
+
+    extra = {"kind": LM_KIND, "alphabet": lm.alphabet.name, "spec": lm.spec.to_dict(), "info": dict(lm.info)}
+    if lm.backward is not None:
+        sd = {k: v.detach().cpu().clone() for k, v in lm.backward.state_dict().items()}
+        extra["backward"] = {"config": lm.backward.cfg.to_dict(), "state_dict": sd,
+                             "sha256": predictor_hash(lm.backward.cfg, sd)}
+    return save_predictor(path, lm.forward, extra)
+
+
+def load_lm(path: str) -> LanguageModel:
+    """Load a file written by :func:`save_lm`; one-line errors for anything else."""
+    from ..errors import ModelMismatchError
+    from ..model.checkpoint import load_predictor, predictor_hash
+    from ..model.config import PredictorConfig
+    from ..model.core import Predictor
+    from ..model.train import InputSpec
+
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such model file")
+    try:
+        model, extra = load_predictor(path)
+    except CodecError:
+        raise
+    except Exception as exc:  # not a torch file at all
+        raise ModelMismatchError(f"{path}: not a seqlm model ({type(exc).__name__})") from None
+    if extra.get("kind") != LM_KIND:
+        raise ModelMismatchError(f"{path}: not a seqlm language model (kind {extra.get('kind')!r})")
+    backward = None
+    if extra.get("backward"):
+        d = extra["backward"]
+        cfg = PredictorConfig.from_dict(d["config"])
+        if predictor_hash(cfg, d["state_dict"]) != d["sha256"]:
+            raise ModelMismatchError(f"{path}: backward predictor fails its sha256 check")
+        backward = Predictor(cfg)
+        backward.load_state_dict(d["state_dict"])
+        backward.eval()
+    spec = InputSpec.from_dict(extra["spec"])
+    return LanguageModel(get_alphabet(extra["alphabet"]), spec, model, backward, dict(extra.get("info") or {}))

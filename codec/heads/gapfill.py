@@ -206,3 +206,131 @@ def gap_accuracy(gapped: str, filled: str, truth: str, gap_char: str = "-") -> t
         raise GapFillError(f"truth has length {len(truth)}, gapped sequence {len(gapped)}")
     pos = [i for i, c in enumerate(gapped) if c == gap_char]
     return sum(filled[i].upper() == truth[i].upper() for i in pos), len(pos)
+
+
+# --- corpus preparation and whole-file helpers (used by the CLI and the benchmark) ------------------
+
+def _identity(query: str, subject: str, gaps: set[str], aligner) -> tuple[float, int]:
+    """Identity over aligned columns where the query is known, and that column count."""
+    q = "".join("X" if c in gaps else c for c in query.upper())
+    aln = aligner.align(q, subject)[0]
+    same = cols = 0
+    for (qa, qb), (sa, _) in zip(*aln.aligned):
+        for off in range(qb - qa):
+            qc = q[qa + off]
+            if qc != "X":
+                cols += 1
+                same += qc == subject[sa + off]
+    return (same / cols if cols else 0.0), cols
+
+
+def near_duplicates(queries: list[str], corpus: list[str], gaps: set[str], min_identity: float,
+                    kmer: int = 8) -> list[bool]:
+    """Which corpus sequences are at least ``min_identity`` identical to a query.
+
+    Identity counts the known query positions aligned to the corpus sequence
+    (global alignment, free end gaps), over at least 30 columns or half the
+    shorter sequence; sequences sharing fewer than 3 known ``kmer``-mers are
+    not aligned at all.
+    """
+    from Bio import Align
+
+    al = Align.PairwiseAligner()
+    al.mode = "global"
+    al.match_score, al.mismatch_score = 1.0, -1.0
+    al.open_gap_score, al.extend_gap_score, al.end_gap_score = -5.0, -0.5, 0.0
+    qk = []
+    for q in queries:
+        up = q.upper()
+        qk.append({up[i:i + kmer] for i in range(len(up) - kmer + 1) if not (set(up[i:i + kmer]) & gaps)})
+    out = []
+    for s in corpus:
+        up = "".join(c for c in s.upper() if c.isalpha())
+        hit = False
+        for q, ks in zip(queries, qk):
+            if sum(up[i:i + kmer] in ks for i in range(len(up) - kmer + 1)) < 3:
+                continue
+            ident, cols = _identity(q, up, gaps, al)
+            known = sum(c not in gaps for c in q)
+            if cols >= min(30, 0.5 * min(known, len(up))) and ident >= min_identity:
+                hit = True
+                break
+        out.append(hit)
+    return out
+
+
+def encode_gapped(alphabet: Alphabet, seq: str, gaps: set[str]) -> np.ndarray:
+    """Symbol indices with gap positions (and unknown symbols) as ``-1``."""
+    x = alphabet.encode(seq)
+    mask = np.array([c in gaps for c in seq], dtype=bool)
+    x[mask] = -1
+    return x
+
+
+def prepare_training(records, alphabet: Alphabet, gaps: set[str], train_files=(), exclude=(),
+                     max_identity: float = 0.95, *, hidden: int = 128, time_budget: float | None = 120.0,
+                     epochs: int | None = None, seed: int = 0, progress: bool = False):
+    """Train forward and backward models on the gapped input's known parts plus a corpus.
+
+    Returns a :class:`~codec.heads.alphabet.LanguageModel` and a one-line report.
+    """
+    from .alphabet import LanguageModel, check_alphabet, read_many
+
+    queries = [r.seq for r in records]
+    check_alphabet(alphabet, queries, "gapped input", ignore="".join(gaps))
+    corpus = read_many(train_files) if train_files else []
+    if corpus:
+        check_alphabet(alphabet, [r.seq for r in corpus], ", ".join(train_files))
+    n0 = len(corpus)
+    low = [e.lower() for e in exclude]
+    corpus = [r for r in corpus if not any(e in (r.id + " " + r.description).lower() for e in low)]
+    by_name = n0 - len(corpus)
+    by_identity = 0
+    if corpus and max_identity < 1.0:
+        dup = near_duplicates(queries, [r.seq for r in corpus], gaps, max_identity)
+        by_identity = sum(dup)
+        corpus = [r for r, d in zip(corpus, dup) if not d]
+    seqs = [encode_gapped(alphabet, q, gaps) for q in queries] + [alphabet.encode(r.seq) for r in corpus]
+    if not any((s >= 0).any() for s in seqs):
+        raise GapFillError("nothing to train on: the input has no known symbols and no --train corpus")
+    models = train_gap_models(seqs, alphabet, hidden=hidden, time_budget=time_budget, epochs=epochs, seed=seed,
+                              progress=progress)
+    report = (f"trained on {len(queries)} gapped + {len(corpus)} corpus sequences "
+              f"({by_name} excluded by name, {by_identity} by identity >= {max_identity:g})")
+    lm = LanguageModel(alphabet, models.forward_spec, models.forward, models.backward,
+                       {"corpus": len(corpus), "excluded_name": by_name, "excluded_identity": by_identity})
+    return lm, report
+
+
+def fill_records(lm, records, gaps: set[str], *, beam: int = 64, what: str = "input") -> list[str]:
+    """Filled sequence of each record (records without gaps come back unchanged)."""
+    from .alphabet import check_alphabet
+
+    check_alphabet(lm.alphabet, [r.seq for r in records], f"{what} (model alphabet {lm.alphabet.name})",
+                   ignore="".join(gaps))
+    models = GapModels(lm.alphabet, lm.forward, lm.spec, lm.backward, lm.spec if lm.backward is not None else None)
+    out = []
+    for r in records:
+        g = next(iter(gaps))
+        unified = "".join(g if c in gaps else c for c in r.seq)
+        out.append(fill_sequence(models, unified, g, beam=beam))
+    return out
+
+
+def truth_accuracy(records, filled: list[str], truth_records, gaps: set[str]):
+    """(right, total, per-record lines) over gap positions; truth matched by id, else by order."""
+    by_id = {t.id: t.seq for t in truth_records}
+    right = total = 0
+    lines = []
+    for i, (r, f) in enumerate(zip(records, filled)):
+        t = by_id.get(r.id)
+        if t is None:
+            if i >= len(truth_records):
+                raise GapFillError(f"no truth sequence for record {r.id!r}")
+            t = truth_records[i].seq
+        g = next(iter(gaps))
+        unified = "".join(g if c in gaps else c for c in r.seq)
+        a, n = gap_accuracy(unified, f, t, g)
+        right, total = right + a, total + n
+        lines.append(f"{r.id}\t{a}/{n}")
+    return right, total, lines

@@ -17,6 +17,7 @@ from .general import pack_best, unpack
 from .ids import CodecId
 
 LZMA_TRY_ABOVE_BITS = 1.6  # try lzma only when the model leaves this much per base
+LZMA_MIN_LEVEL = 7
 
 
 def _pack2(codes: np.ndarray) -> bytes:
@@ -37,7 +38,7 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
     payload = bases_ctx.encode_bases(codes, lengths, mate, level)
     best = (payload, CodecId.BASE_CTX)
     n_coded = int((codes <= 3).sum())
-    if level >= 2 and n_coded and 8 * len(payload) > LZMA_TRY_ABOVE_BITS * n_coded:
+    if level >= LZMA_MIN_LEVEL and n_coded and 8 * len(payload) > LZMA_TRY_ABOVE_BITS * n_coded:
         packed = pack_best(_pack2(codes), (CodecId.LZMA,))
         if len(packed) < len(payload):
             best = (packed, CodecId.LZMA)

@@ -1,8 +1,9 @@
 """Baseline base model: order-4 / order-11 / hashed order-k counts, batch-adaptive.
 
 Cross-read redundancy (coverage, amplicons, both strands) is what makes bases
-compressible, so the tables learn from every finished read *and* its reverse
-complement; that happens at batch boundaries, which the decoder reproduces.
+compressible. The tables count every base as soon as it is coded (rows advance
+in the same step-major order on both sides, so this is deterministic) and, at
+batch boundaries, the reverse complement of every finished row.
 Non-ACGT positions (code 4) are not coded here: the exception stream restores
 them, and contexts read them as 'A'. Frequencies come from the integer backoff
 chain in :mod:`codec.streams.tables`.
@@ -24,7 +25,7 @@ from .tables import SCALE, blend, bump, new_table
 
 VERSION = 1
 K_LOW = 4
-SEGMENT = 1 << 16
+SEGMENT = 4096
 HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -41,7 +42,7 @@ def _hash(kmer, bits):
 
 @njit(cache=True)
 def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
-           lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, which, out):
+           lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, which, cur, out):
     prior = np.full(4, SCALE // 4, dtype=np.int64)
     a = np.empty(4, dtype=np.int64)
     b = np.empty(4, dtype=np.int64)
@@ -53,15 +54,19 @@ def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
         f = filled[i]
         for s in range(4):
             a[s] = prior[s]
+        cur[i, 0] = cur[i, 1] = cur[i, 2] = -1
         if f >= K_LOW:
-            blend(lo_c, lo_n, np.int64(h & np.uint64((1 << (2 * K_LOW)) - 1)), betas[0], prior, a)
+            cur[i, 0] = np.int64(h & np.uint64((1 << (2 * K_LOW)) - 1))
+            blend(lo_c, lo_n, cur[i, 0], betas[0], prior, a)
         if f >= kmid:
-            blend(mid_c, mid_n, np.int64(h & np.uint64((1 << (2 * kmid)) - 1)), betas[1], a, b)
+            cur[i, 1] = np.int64(h & np.uint64((1 << (2 * kmid)) - 1))
+            blend(mid_c, mid_n, cur[i, 1], betas[1], a, b)
             for s in range(4):
                 a[s] = b[s]
         if f >= khigh:
             mask = (np.uint64(1) << np.uint64(2 * khigh)) - np.uint64(1)
-            blend(hi_c, hi_n, np.int64(_hash(h & mask, bits)), betas[2], a, b)
+            cur[i, 2] = np.int64(_hash(h & mask, bits))
+            blend(hi_c, hi_n, cur[i, 2], betas[2], a, b)
             for s in range(4):
                 a[s] = b[s]
         for s in range(4):
@@ -72,11 +77,18 @@ def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
 
 
 @njit(cache=True)
-def _advance(t, n, starts, flat, ctx, filled):
+def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n):
     for i in range(n):
         sym = flat[starts[i] + t]
         if sym > 3:
             sym = 0
+        else:
+            if cur[i, 0] >= 0:
+                bump(lo_c, lo_n, cur[i, 0], sym)
+            if cur[i, 1] >= 0:
+                bump(mid_c, mid_n, cur[i, 1], sym)
+            if cur[i, 2] >= 0:
+                bump(hi_c, hi_n, cur[i, 2], sym)
         ctx[i] = (ctx[i] << np.uint64(2)) | np.uint64(sym)
         filled[i] += 1
 
@@ -100,10 +112,9 @@ def _learn_seq(seq, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n):
 
 
 @njit(cache=True)
-def _learn(starts, lens, flat, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n):
+def _learn_rc(starts, lens, flat, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n):
     for i in range(len(starts)):
         seq = flat[starts[i]:starts[i] + lens[i]]
-        _learn_seq(seq, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n)
         rc = np.empty(lens[i], dtype=np.uint8)
         for j in range(lens[i]):
             s = seq[lens[i] - 1 - j]
@@ -127,18 +138,19 @@ class BaseCtxModel:
         self.ctx = np.zeros(b, dtype=np.uint64)
         self.filled = np.zeros(b, dtype=np.int64)
         self.which = np.zeros(b, dtype=np.int64)
+        self.cur = np.zeros((b, 3), dtype=np.int64)
         self.out = np.zeros((b, 4), dtype=np.int64)
 
     def freqs(self, t: int, n: int):
         m = _freqs(t, n, self.starts, self.flat, self.ctx, self.filled, self.kmid, self.khigh,
-                   self.bits, self.betas, *self.tables, self.which, self.out)
+                   self.bits, self.betas, *self.tables, self.which, self.cur, self.out)
         return self.out[:m], self.which[:m]
 
     def advance(self, t: int, n: int, flat: np.ndarray) -> None:
-        _advance(t, n, self.starts, flat, self.ctx, self.filled)
+        _advance(t, n, self.starts, flat, self.ctx, self.filled, self.cur, *self.tables)
 
     def end_batch(self) -> None:
-        _learn(self.starts, self.lens, self.flat, self.kmid, self.khigh, self.bits, *self.tables)
+        _learn_rc(self.starts, self.lens, self.flat, self.kmid, self.khigh, self.bits, *self.tables)
 
 
 def encode_bases(bases: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level: int = 5) -> bytes:

@@ -23,7 +23,7 @@ import numpy as np
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..varint import Reader, encode_uvarint
-from .names_tokens import read_columns, tokenise, reference_tokens, classify, write_columns
+from .names_tokens import Tokens, classify, read_columns, reference_tokens, tokenise, write_columns
 
 __all__ = ["encode_names", "decode_names", "NameMethod", "StreamMethod"]
 
@@ -46,9 +46,8 @@ class StreamMethod(IntEnum):
     ARITH0 = 3   # static order-0 model (alphabet + frequencies), range coded
 
 
-NAME_BYTES_PER_RECORD = 1 << 16  # decoded bytes allowed per name, beyond the expansion bound
+NAME_BYTES_PER_RECORD = 4096     # decoded bytes allowed per name, beyond the expansion bound
 EXPANSION = 1024                 # decoded bytes allowed per payload byte
-STRING_BYTES_PER_ITEM = 64       # same idea, for string streams of unknown length
 _FREQ_TOTAL = 1 << 16            # order-0 frequencies are scaled to about this total
 _TABLE_CELLS = 1 << 18           # rows x alphabet per range-coder call (bounds memory)
 
@@ -59,15 +58,15 @@ def encode_names(names: list[bytes], mates_of: list[bytes] | None = None) -> byt
     With ``mates_of`` (read 1's names of the same records) the names are read
     2's and may be coded against their mates; pass the same list to decode."""
     joined = _joined(names, "names")
-    tok = tokenise(names)
+    tok = tokenise(joined, len(names))
     prev = np.where(tok.name > 0, tok.name - 1, -1)
     best = bytes([NameMethod.RAW]) + joined
     candidates = [_tokens_payload(tok, tok, prev, NameMethod.TOKENS)]
     if mates_of is not None:
         if len(mates_of) != len(names):
             raise ValueError(f"{len(mates_of)} mate names for {len(names)} names")
-        _joined(mates_of, "mates_of")
-        candidates.append(_tokens_payload(tok, tokenise(mates_of), tok.name, NameMethod.TOKENS_MATE))
+        mates = tokenise(_joined(mates_of, "mates_of"), len(mates_of))
+        candidates.append(_tokens_payload(tok, mates, tok.name, NameMethod.TOKENS_MATE))
     for payload in candidates:
         if len(payload) < len(best) and len(joined) <= _max_total(len(names), len(payload)):
             best = payload
@@ -94,8 +93,8 @@ def decode_names(payload: bytes, count: int, mates_of: list[bytes] | None = None
     elif method == NameMethod.TOKENS_MATE:
         if mates_of is None or len(mates_of) != count:
             raise FormatError("names payload is coded against mates, but no matching mates_of was given")
-        _joined(mates_of, "mates_of")
-        names = read_columns(count, tokenise(mates_of), _Source(reader), max_total)
+        mates = tokenise(_joined(mates_of, "mates_of"), count)
+        names = read_columns(count, mates, _Source(reader), max_total)
     else:
         raise FormatError(f"unknown names method {method}", 0)
     if reader.remaining():
@@ -126,7 +125,7 @@ def _split(joined: bytes, count: int) -> list[bytes]:
     return names
 
 
-def _tokens_payload(tok, ref, ref_name: np.ndarray, method: NameMethod) -> bytes:  # type: ignore[no-untyped-def]
+def _tokens_payload(tok: Tokens, ref: Tokens, ref_name: np.ndarray, method: NameMethod) -> bytes:
     types, delta = classify(tok, ref, reference_tokens(tok, ref, ref_name))
     sink = _Sink()
     write_columns(tok, types, delta, sink)
@@ -138,12 +137,26 @@ class _Sink:
 
     def __init__(self) -> None:
         self.parts: list[bytes] = []
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _add(self, part: bytes) -> None:
+        self.parts.append(part)
+        self.size += len(part)
 
     def put_int(self, value: int) -> None:
-        self.parts.append(encode_uvarint(value))
+        self._add(encode_uvarint(value))
 
-    def put_stream(self, data: bytes, items: int | None = None) -> None:
-        self.parts.append(pack_stream(data, items))
+    def put_stream(self, data: bytes) -> None:
+        self._add(pack_stream(data))
+
+    def fork(self) -> _Sink:
+        return _Sink()
+
+    def join(self, other: _Sink) -> None:  # type: ignore[override]
+        self._add(b"".join(other.parts))
 
 
 class _Source:
@@ -155,35 +168,23 @@ class _Source:
     def get_int(self, limit: int) -> int:
         return self.reader.uvarint(limit)
 
-    def get_stream(self, size: int | None, items: int = 0) -> bytes:
+    def get_stream(self, size: int) -> bytes:
         r = self.reader
         at = r.pos
         method, raw_len, comp_len = r.u8(), r.uvarint(), r.uvarint()
-        if size is not None and raw_len != size:
+        if raw_len != size:
             raise FormatError(f"stream holds {raw_len} bytes, expected {size}", at)
-        body = r.take(comp_len)
-        if size is None and raw_len > _stream_bound(items, comp_len):
-            raise FormatError(f"stream of {raw_len} bytes from {comp_len} is implausible", at)
-        return unpack_stream(method, body, raw_len)
+        return unpack_stream(method, r.take(comp_len), raw_len)
 
 
-def _stream_bound(items: int, comp_len: int) -> int:
-    return STRING_BYTES_PER_ITEM * items + EXPANSION * comp_len
-
-
-def pack_stream(data: bytes, items: int | None = None) -> bytes:
-    """``method, uvarint raw_len, uvarint comp_len, body`` with the smallest body.
-
-    ``items`` marks a stream of unknown length: then only bodies within the
-    decoder's expansion bound are allowed (raw always is)."""
+def pack_stream(data: bytes) -> bytes:
+    """``method, uvarint raw_len, uvarint comp_len, body`` with the smallest body."""
     options: list[tuple[StreamMethod, bytes]] = [(StreamMethod.RAW, data)]
     if data and data.count(data[:1]) == len(data):
         options.append((StreamMethod.CONST, data[:1]))
     elif len(data) >= 8:
         options.append((StreamMethod.ARITH0, _arith0_pack(data)))
         options.append((StreamMethod.LZMA, _lzma_pack(data)))
-    if items is not None:
-        options = [o for o in options if len(data) <= _stream_bound(items, len(o[1]))]
     method, body = min(options, key=lambda o: len(o[1]))
     return bytes([method]) + encode_uvarint(len(data)) + encode_uvarint(len(body)) + body
 
@@ -218,10 +219,6 @@ def _lzma_unpack(body: bytes, raw_len: int) -> bytes:
     dec = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_lzma_filters(raw_len))
     try:
         out = dec.decompress(body, max_length=raw_len)
-        if not dec.eof and len(out) == raw_len and not dec.needs_input:
-            extra = dec.decompress(b"", max_length=1)
-            if extra:
-                raise FormatError("lzma stream longer than declared")
     except lzma.LZMAError as exc:
         raise FormatError(f"corrupt lzma stream: {exc}") from exc
     if len(out) != raw_len or not dec.eof or dec.unused_data:

@@ -4,14 +4,13 @@ Each name is cut into tokens: maximal runs of ASCII letters/digits, and every
 other byte on its own. A token is coded against the token at the same index of
 a *reference* name: the previous name (sorted Illumina names share most
 fields) or, for read 2, the mate's name (usually equal up to ``/1``→``/2``).
-The per-token verdict is one of the types below; everything is written
-column-major (all token-0 verdicts, then all token-1 verdicts, ...), so each
-column's fields form their own small, very repetitive streams, and both
-directions are whole-array numpy work with only a loop over columns.
+The per-token verdicts (:class:`Tok`) and their fields are written
+column-major, so each column's values form their own small, repetitive
+streams, and both directions are whole-array numpy work with only a loop over
+columns (at most :data:`MAX_TOKENS`).
 
-This module only turns names into streams and back. How each stream is stored
-(raw, constant, range coded, lzma) is the caller's business, reached through
-the :class:`StreamSink` / :class:`StreamSource` protocols.
+This module turns names into streams and back; how each stream is stored is
+the caller's business, reached through :class:`StreamSink` / :class:`StreamSource`.
 """
 
 from __future__ import annotations
@@ -25,10 +24,11 @@ import numpy as np
 from ..errors import FormatError
 
 MAX_TOKENS = 64          # later tokens of a name are merged into token 63 (bounds the column loop)
-MAX_DIGITS = 18          # longer digit runs are strings: 10**18 - 1 still fits in int64 with deltas
+MAX_DIGITS = 18          # longer digit runs are strings, so values and deltas fit in int64
 DELTA_LIMIT = 256        # DELTA/DELTA0 store value - ref_value in one byte
 _POW10 = 10 ** np.arange(MAX_DIGITS + 1, dtype=np.int64)
-_MAX_VALUE = int(_POW10[MAX_DIGITS]) - 1
+MAX_VALUE = int(_POW10[MAX_DIGITS]) - 1
+_ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 class Tok(IntEnum):
@@ -38,9 +38,9 @@ class Tok(IntEnum):
     MATCH = 1    # same bytes as the reference token
     DELTA = 2    # reference number + d (d in a byte stream), printed without leading zeros
     DELTA0 = 3   # reference number + d, zero-padded to the reference token's width
-    NUM = 4      # new number without leading zeros (value in byte-plane streams)
-    NUM0 = 5     # new number with leading zeros (value + width stream)
-    STR = 6      # new bytes (in the column's string stream, each ended by b"\n")
+    NUM = 4      # new number without leading zeros
+    NUM0 = 5     # new number with leading zeros (plus a width)
+    STR = 6      # new bytes (plus a length)
 
 
 _DEPENDENT = (Tok.MATCH, Tok.DELTA, Tok.DELTA0)
@@ -51,8 +51,15 @@ class StreamSink(Protocol):
 
     def put_int(self, value: int) -> None: ...
 
-    def put_stream(self, data: bytes, items: int | None = None) -> None:
-        """``items`` is given for streams whose length the decoder cannot infer."""
+    def put_stream(self, data: bytes) -> None: ...
+
+    def fork(self) -> StreamSink:
+        """An empty sink of the same kind, to try an alternative and measure it."""
+
+    def join(self, other: StreamSink) -> None:
+        """Append everything ``other`` received."""
+
+    def __len__(self) -> int: ...
 
 
 class StreamSource(Protocol):
@@ -60,8 +67,8 @@ class StreamSource(Protocol):
 
     def get_int(self, limit: int) -> int: ...
 
-    def get_stream(self, size: int | None, items: int = 0) -> bytes:
-        """A stream of exactly ``size`` bytes, or of unknown size holding ``items`` records."""
+    def get_stream(self, size: int) -> bytes:
+        """The next stream, which must decode to exactly ``size`` bytes."""
 
 
 def _lut(chars: bytes) -> np.ndarray:
@@ -71,14 +78,21 @@ def _lut(chars: bytes) -> np.ndarray:
 
 
 _DIGIT = _lut(b"0123456789")
-_ALNUM = _lut(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_ALPHA = _lut(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_ALNUM = _DIGIT | _ALPHA
 
 
-def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(s, s + n)`` for every pair (vectorised)."""
-    total = int(lengths.sum())
-    offsets = np.cumsum(lengths) - lengths
-    return np.repeat(starts - offsets, lengths) + np.arange(total, dtype=np.int64)
+def gather(pool: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``concatenate([pool[s:s + n] for s, n in zip(starts, lengths)])``, vectorised."""
+    keep = lengths > 0
+    s, n = starts[keep].astype(np.int64), lengths[keep].astype(np.int64)
+    if not len(n):
+        return pool[:0]
+    step = np.ones(int(n.sum()), dtype=np.int64)
+    offsets = np.cumsum(n) - n
+    step[offsets[1:]] = s[1:] - s[:-1] - n[:-1] + 1
+    step[0] = s[0]
+    return pool[np.cumsum(step)]
 
 
 def digit_count(values: np.ndarray) -> np.ndarray:
@@ -90,7 +104,8 @@ def digit_count(values: np.ndarray) -> np.ndarray:
 class Tokens:
     """All tokens of a list of names, in (name, column) order."""
 
-    buf: np.ndarray      # uint8: the names, each followed by b"\n"
+    buf: np.ndarray      # uint8: the names, each followed by b"\n", then 8 zero bytes
+    words: np.ndarray    # little-endian u64 starting at every byte of buf (a strided view)
     ntok: np.ndarray     # tokens per name
     first: np.ndarray    # index of each name's first token
     start: np.ndarray    # per token: offset in buf
@@ -102,72 +117,78 @@ class Tokens:
     value: np.ndarray    # per token: the number (0 for strings)
 
 
-def tokenise(names: list[bytes]) -> Tokens:
-    """Cut names (which must not contain b"\\n") into tokens."""
-    buf = np.frombuffer(b"".join(n + b"\n" for n in names), dtype=np.uint8)
-    newline = buf == 10
-    alnum = _ALNUM[buf]
-    glued = np.zeros(len(buf), dtype=bool)
+def tokenise(joined: bytes, count: int) -> Tokens:
+    """Cut ``count`` names, joined by b"\\n" (none inside a name), into tokens."""
+    padded = joined + b"\n" + bytes(8) if count else bytes(8)
+    buf = np.frombuffer(padded, dtype=np.uint8)
+    size = len(padded) - 8
+    newline = buf[:size] == 10
+    glued = np.zeros(size, dtype=bool)
+    alnum = _ALNUM[buf[:size]]
     glued[1:] = alnum[1:] & alnum[:-1]
-    is_start = ~newline & ~glued
-    starts = np.flatnonzero(is_start)
-    bounds = np.flatnonzero(is_start | newline)
-    ends = bounds[np.searchsorted(bounds, starts, side="right")]
+    bound = newline | ~glued
+    starts = np.flatnonzero(bound & ~newline)
+    ends = np.flatnonzero(bound[1:] & ~newline[:-1]) + 1
     name_end = np.flatnonzero(newline)
-    name = np.searchsorted(name_end, starts)
-    ntok = np.bincount(name, minlength=len(names)).astype(np.int64)
-    col = np.arange(len(starts), dtype=np.int64) - (np.cumsum(ntok) - ntok)[name]
-    if len(starts) and col.max() >= MAX_TOKENS:
+    ntok = np.diff(np.searchsorted(starts, name_end), prepend=0)
+    name = np.repeat(np.arange(count, dtype=np.int64), ntok)
+    col = np.arange(len(starts), dtype=np.int64) - np.repeat(np.cumsum(ntok) - ntok, ntok)
+    if len(starts) and ntok.max() > MAX_TOKENS:
         tail = col == MAX_TOKENS - 1
         ends[tail] = name_end[name[tail]]
         keep = col < MAX_TOKENS
         starts, ends, name, col = starts[keep], ends[keep], name[keep], col[keep]
         ntok = np.minimum(ntok, MAX_TOKENS)
-    return _with_numbers(buf, ntok, starts, ends - starts, name, col)
+    words = np.ndarray((size,), dtype="<u8", buffer=padded, strides=(1,))
+    return _with_numbers(buf, words, ntok, starts, ends - starts, name, col)
 
 
-def _with_numbers(buf: np.ndarray, ntok: np.ndarray, start: np.ndarray, length: np.ndarray,
-                  name: np.ndarray, col: np.ndarray) -> Tokens:
-    digits = np.concatenate(([0], np.cumsum(_DIGIT[buf], dtype=np.int64)))
-    is_num = (digits[start + length] - digits[start] == length) & (length <= MAX_DIGITS)
+def _with_numbers(buf: np.ndarray, words: np.ndarray, ntok: np.ndarray, start: np.ndarray,
+                  length: np.ndarray, name: np.ndarray, col: np.ndarray) -> Tokens:
+    """Add the numeric reading of all-digit tokens."""
+    has_alpha = np.logical_or.reduceat(_ALPHA[buf], start) if len(start) else start.astype(bool)
+    is_num = _DIGIT[buf[start]] & ~has_alpha & (length <= MAX_DIGITS)
     idx = np.flatnonzero(is_num)
-    s, n = start[idx], length[idx]
-    v = np.zeros(len(idx), dtype=np.int64)
-    for k in range(int(n.max()) if len(n) else 0):
-        live = n > k
-        v[live] = v[live] * 10 + (buf[s[live] + k].astype(np.int64) - 48)
     value = np.zeros(len(start), dtype=np.int64)
+    v = np.zeros(len(idx), dtype=np.int64)
+    live, s, n = np.arange(len(idx)), start[idx], length[idx]
+    for k in range(MAX_DIGITS):
+        live = live[n[live] > k]
+        if not len(live):
+            break
+        v[live] = v[live] * 10 + buf[s[live] + k] - 48
     value[idx] = v
     natural = is_num & ((length == 1) | (buf[start] != 48))
-    first = np.cumsum(ntok) - ntok
-    return Tokens(buf, ntok, first, start, length, name, col, is_num, natural, value)
+    return Tokens(buf, words, ntok, np.cumsum(ntok) - ntok, start, length, name, col,
+                  is_num, natural, value)
 
 
 def reference_tokens(tok: Tokens, ref: Tokens, ref_name: np.ndarray) -> np.ndarray:
     """Index in ``ref`` of each token's reference token, or -1 when there is none.
 
     ``ref_name[t]`` is the reference name of token ``t`` (-1: none)."""
-    ok = ref_name >= 0
-    rn = np.where(ok, ref_name, 0)
     if len(ref.ntok) == 0:
         return np.full(len(tok.start), -1, dtype=np.int64)
+    ok = ref_name >= 0
+    rn = np.where(ok, ref_name, 0)
     ok &= ref.ntok[rn] > tok.col
     return np.where(ok, ref.first[rn] + tok.col, -1)
 
 
-def _bytes_equal(a: np.ndarray, sa: np.ndarray, b: np.ndarray, sb: np.ndarray,
-                 length: np.ndarray) -> np.ndarray:
-    """Whether ``a[sa:sa+n] == b[sb:sb+n]`` for each pair, in chunks to bound memory."""
-    out = np.zeros(len(sa), dtype=bool)
-    ends = np.cumsum(length)
-    lo = 0
-    while lo < len(sa):
-        hi = max(lo + 1, int(np.searchsorted(ends, ends[lo] + (1 << 20))))
-        n = length[lo:hi]
-        differ = a[ranges(sa[lo:hi], n)] != b[ranges(sb[lo:hi], n)]
-        out[lo:hi] = np.add.reduceat(differ, np.cumsum(n) - n) == 0
-        lo = hi
-    return out
+def _equal(a: Tokens, ia: np.ndarray, b: Tokens, ib: np.ndarray) -> np.ndarray:
+    """Whether token ``a[ia]`` has the bytes of the same-length token ``b[ib]``, 8 at a time."""
+    length, sa, sb = a.length[ia], a.start[ia], b.start[ib]
+    equal = np.ones(len(ia), dtype=bool)
+    live = np.arange(len(ia))
+    k = 0
+    while len(live):
+        rest = length[live] - k
+        shift = (np.minimum(rest, 7) * 8).astype(np.uint64)
+        mask = np.where(rest >= 8, _ALL_ONES, (np.uint64(1) << shift) - np.uint64(1))
+        equal[live] = ((a.words[sa[live] + k] ^ b.words[sb[live] + k]) & mask) == 0
+        live = live[(rest > 8) & equal[live]]
+        k += 8
+    return equal
 
 
 def classify(tok: Tokens, ref: Tokens, ridx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -180,35 +201,32 @@ def classify(tok: Tokens, ref: Tokens, ridx: np.ndarray) -> tuple[np.ndarray, np
     r = ridx[has]
     same_len = tok.length[has] == ref.length[r]
     cand, rc = has[same_len], r[same_len]
-    equal = _bytes_equal(tok.buf, tok.start[cand], ref.buf, ref.start[rc], tok.length[cand])
-    types[cand[equal]] = Tok.MATCH
+    types[cand[_equal(tok, cand, ref, rc)]] = Tok.MATCH
     nums = (types[has] != Tok.MATCH) & tok.is_num[has] & ref.is_num[r]
     h, rr = has[nums], r[nums]
     d = tok.value[h] - ref.value[rr]
     small = (d >= 0) & (d < DELTA_LIMIT)
-    as_delta = small & tok.natural[h]
-    as_delta0 = small & ~tok.natural[h] & (tok.length[h] == ref.length[rr])
-    types[h[as_delta]] = Tok.DELTA
-    types[h[as_delta0]] = Tok.DELTA0
+    types[h[small & tok.natural[h]]] = Tok.DELTA
+    types[h[small & ~tok.natural[h] & (tok.length[h] == ref.length[rr])]] = Tok.DELTA0
     delta[h] = np.where(small, d, 0)
     return types, delta
 
 
 def write_columns(tok: Tokens, types: np.ndarray, delta: np.ndarray, sink: StreamSink) -> None:
-    """Emit the column-major streams (see module docstring and FORMAT spec)."""
+    """Emit the column-major streams (layout: see the NAMES section of FORMAT.md)."""
     n = len(tok.ntok)
     ncols = int(tok.ntok.max()) + 1 if n else 0
     sink.put_int(ncols)
     sink.put_int(int(tok.length.sum()))  # total name bytes, checked by the decoder
-    all_col = np.concatenate((tok.col, tok.ntok))
-    all_type = np.concatenate((types, np.zeros(n, dtype=np.uint8)))
-    order = np.lexsort((np.concatenate((tok.name, np.arange(n))), all_col))
-    type_bounds = np.searchsorted(all_col[order], np.arange(ncols + 1))
-    tord = np.lexsort((tok.name, tok.col))
-    tok_bounds = np.searchsorted(tok.col[tord], np.arange(ncols + 1))
+    grid = np.full((ncols, n), 255, dtype=np.uint8)
+    grid[tok.col, tok.name] = types
+    grid[tok.ntok, np.arange(n)] = Tok.END
+    by_col = np.argsort(tok.col.astype(np.uint8), kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(tok.col, minlength=ncols))))
     for j in range(ncols):
-        sink.put_stream(all_type[order[type_bounds[j]:type_bounds[j + 1]]].tobytes())
-        _write_fields(tok, types, delta, tord[tok_bounds[j]:tok_bounds[j + 1]], sink)
+        row = grid[j]
+        sink.put_stream(row[row != 255].tobytes())
+        _write_fields(tok, types, delta, by_col[bounds[j]:bounds[j + 1]], sink)
 
 
 def _write_fields(tok: Tokens, types: np.ndarray, delta: np.ndarray, idx: np.ndarray,
@@ -219,25 +237,45 @@ def _write_fields(tok: Tokens, types: np.ndarray, delta: np.ndarray, idx: np.nda
         sink.put_stream(delta[moved].astype(np.uint8).tobytes())
     fresh = idx[(ty == Tok.NUM) | (ty == Tok.NUM0)]
     if len(fresh):
-        values = tok.value[fresh]
-        nplanes = max(1, (int(values.max()).bit_length() + 7) // 8)
-        sink.put_int(nplanes)
-        for k in range(nplanes):
-            sink.put_stream(((values >> (8 * k)) & 0xFF).astype(np.uint8).tobytes())
+        _write_numbers(tok.value[fresh], sink)
     padded = idx[ty == Tok.NUM0]
     if len(padded):
         sink.put_stream(tok.length[padded].astype(np.uint8).tobytes())
     strings = idx[ty == Tok.STR]
     if len(strings):
-        n = tok.length[strings] + 1
-        data = tok.buf[ranges(tok.start[strings], n)]
-        data[np.cumsum(n) - 1] = 10
-        sink.put_stream(data.tobytes(), items=len(strings))
+        _write_planes(tok.length[strings], sink)
+        sink.put_stream(gather(tok.buf, tok.start[strings], tok.length[strings]).tobytes())
+
+
+def _write_planes(values: np.ndarray, sink: StreamSink) -> None:
+    """Little-endian byte planes, one stream each: plane k holds byte k of every value."""
+    nplanes = max(1, (int(values.max()).bit_length() + 7) // 8)
+    sink.put_int(nplanes)
+    for k in range(nplanes):
+        sink.put_stream(((values >> (8 * k)) & 0xFF).astype(np.uint8).tobytes())
+
+
+def _write_numbers(values: np.ndarray, sink: StreamSink) -> None:
+    """Planes of the values, or of indices into their sorted distinct values when that
+    is smaller (patterned flow cells put x/y coordinates on a grid)."""
+    plain = sink.fork()
+    plain.put_int(0)
+    _write_planes(values, plain)
+    best = plain
+    if len(values) >= 32:
+        distinct, index = np.unique(values, return_inverse=True)
+        if 2 * len(distinct) <= len(values):
+            table = sink.fork()
+            table.put_int(len(distinct))
+            _write_planes(np.diff(distinct, prepend=0), table)
+            _write_planes(index.astype(np.int64), table)
+            best = table if len(table) < len(plain) else plain
+    sink.join(best)
 
 
 @dataclass
 class _Column:
-    """Decoded tokens of one column; strings point into the shared byte pool."""
+    """Decoded tokens of one column; ``sstart``/``slen`` point into the byte pool."""
 
     name: np.ndarray
     col: np.ndarray
@@ -245,18 +283,6 @@ class _Column:
     value: np.ndarray
     width: np.ndarray
     sstart: np.ndarray
-    slen: np.ndarray
-
-
-@dataclass
-class _Fields:
-    """One column's verdicts and the raw fields read for them."""
-
-    types: np.ndarray
-    delta: np.ndarray   # per token (0 where unused)
-    value: np.ndarray   # per token: NUM/NUM0 values
-    width: np.ndarray   # per token: NUM/NUM0 widths
-    sstart: np.ndarray  # per token: STR offset in the pool
     slen: np.ndarray
 
 
@@ -281,7 +307,9 @@ def read_columns(count: int, mates: Tokens | None, source: StreamSource, max_tot
         raise FormatError(f"{ncols} token columns for {count} names")
     pool = _Pool()
     mate_off = pool.add(mates.buf) if mates is not None else 0
+    budget = [total]
     alive = np.arange(count, dtype=np.int64)
+    ntok = np.zeros(count, dtype=np.int64)
     columns: list[_Column] = []
     for j in range(ncols):
         if not len(alive):
@@ -289,112 +317,127 @@ def read_columns(count: int, mates: Tokens | None, source: StreamSource, max_tot
         types = np.frombuffer(source.get_stream(len(alive)), dtype=np.uint8)
         if types.max() > Tok.STR:
             raise FormatError(f"unknown token type {int(types.max())}")
+        ntok[alive[types == Tok.END]] = j
         alive = alive[types != Tok.END]
-        fields = _read_fields(types[types != Tok.END], source, pool)
-        if mates is None:
-            columns.append(_resolve_prev(alive, j, fields))
-        else:
-            columns.append(_resolve_mate(alive, j, fields, mates, mate_off))
+        col = _read_fields(alive, j, types[types != Tok.END], source, pool, budget)
+        columns.append(_resolve_prev(col, types[types != Tok.END]) if mates is None
+                       else _resolve_mate(col, j, types[types != Tok.END], mates, mate_off))
     if len(alive):
         raise FormatError(f"{len(alive)} names still open after the last token column")
-    return _materialise(count, columns, pool, total)
+    return _materialise(count, ntok, columns, pool, total)
 
 
-def _read_fields(t: np.ndarray, source: StreamSource, pool: _Pool) -> _Fields:
+def _read_fields(names: np.ndarray, j: int, t: np.ndarray, source: StreamSource, pool: _Pool,
+                 budget: list[int]) -> _Column:
+    """Fresh values of one column; dependent tokens get their delta in ``value``."""
     m = len(t)
-    f = _Fields(t, *(np.zeros(m, dtype=np.int64) for _ in range(5)))
+    c = _Column(names, np.full(m, j, dtype=np.int64), t != Tok.STR,
+                *(np.zeros(m, dtype=np.int64) for _ in range(4)))
     moved = (t == Tok.DELTA) | (t == Tok.DELTA0)
     if moved.any():
-        f.delta[moved] = np.frombuffer(source.get_stream(int(moved.sum())), dtype=np.uint8)
+        c.value[moved] = np.frombuffer(source.get_stream(int(moved.sum())), dtype=np.uint8)
     fresh = (t == Tok.NUM) | (t == Tok.NUM0)
     if fresh.any():
-        f.value[fresh] = _read_planes(int(fresh.sum()), source)
-        f.width[fresh] = digit_count(f.value[fresh])
+        c.value[fresh] = _read_numbers(int(fresh.sum()), source)
+        c.width[fresh] = digit_count(c.value[fresh])
     padded = t == Tok.NUM0
     if padded.any():
         widths = np.frombuffer(source.get_stream(int(padded.sum())), dtype=np.uint8)
         if widths.min() < 1 or widths.max() > MAX_DIGITS:
             raise FormatError("number width out of range")
-        f.width[padded] = widths
+        c.width[padded] = widths
     strings = t == Tok.STR
     if strings.any():
-        n_str = int(strings.sum())
-        data = np.frombuffer(source.get_stream(None, items=n_str), dtype=np.uint8)
-        ends = np.flatnonzero(data == 10)
-        if len(ends) != n_str or data[-1] != 10:
-            raise FormatError("string stream does not hold one string per STR token")
-        starts = np.concatenate(([0], ends[:-1] + 1))
-        f.sstart[strings] = pool.add(data) + starts
-        f.slen[strings] = ends - starts
-    return f
+        lengths = _read_planes(int(strings.sum()), source)
+        budget[0] -= int(lengths.sum())
+        if budget[0] < 0:
+            raise FormatError("strings longer than the names")
+        data = np.frombuffer(source.get_stream(int(lengths.sum())), dtype=np.uint8)
+        if (data == 10).any():
+            raise FormatError("newline inside a name token")
+        c.sstart[strings] = pool.add(data) + np.cumsum(lengths) - lengths
+        c.slen[strings] = lengths
+    return c
 
 
 def _read_planes(n: int, source: StreamSource) -> np.ndarray:
     nplanes = source.get_int(8)
     if nplanes < 1:
-        raise FormatError("number column without byte planes")
+        raise FormatError("number stream without byte planes")
     values = np.zeros(n, dtype=np.uint64)
     for k in range(nplanes):
         plane = np.frombuffer(source.get_stream(n), dtype=np.uint8).astype(np.uint64)
         values |= plane << np.uint64(8 * k)
-    if values.max() > _MAX_VALUE:
+    if values.max() > MAX_VALUE:
         raise FormatError("number too large")
     return values.astype(np.int64)
 
 
-def _resolve_prev(names: np.ndarray, j: int, f: _Fields) -> _Column:
+def _read_numbers(n: int, source: StreamSource) -> np.ndarray:
+    ndistinct = source.get_int(n)
+    if not ndistinct:
+        return _read_planes(n, source)
+    distinct = np.cumsum(_read_planes(ndistinct, source).astype(np.uint64))
+    if distinct.max() > MAX_VALUE:  # partial sums step by < 2**60, so a wrap shows here first
+        raise FormatError("number table too large")
+    index = _read_planes(n, source)
+    if index.max() >= ndistinct:
+        raise FormatError("number index out of range")
+    return distinct.astype(np.int64)[index]
+
+
+def _resolve_prev(c: _Column, t: np.ndarray) -> _Column:
     """Previous-name mode: a dependent token chains back to the last fresh token."""
-    t, k = f.types, np.arange(len(f.types))
+    k = np.arange(len(t))
     dep = np.isin(t, _DEPENDENT)
     linked = np.zeros(len(t), dtype=bool)
-    linked[1:] = names[1:] == names[:-1] + 1
+    linked[1:] = c.name[1:] == c.name[:-1] + 1
     if (dep & ~linked).any():
-        raise FormatError(f"column {j}: token refers to a previous name without that token")
+        raise FormatError("token refers to a previous name without that token")
     base = np.maximum.accumulate(np.where(dep, 0, k))
-    is_num = t[base] != Tok.STR
     moved = (t == Tok.DELTA) | (t == Tok.DELTA0)
-    if (moved & ~is_num).any():
-        raise FormatError(f"column {j}: numeric delta on a string token")
-    cd = np.cumsum(f.delta)
-    value = np.where(is_num, f.value[base] + cd - cd[base], 0)
+    c.is_num = c.is_num[base]
+    if (moved & ~c.is_num).any():
+        raise FormatError("numeric delta on a string token")
+    steps = np.cumsum(np.where(moved, c.value, 0))
+    c.value = np.where(c.is_num, c.value[base] + steps - steps[base], 0)
     sets_width = (t == Tok.NUM) | (t == Tok.NUM0) | (t == Tok.DELTA)
-    wset = np.where(t == Tok.DELTA, digit_count(value), f.width)
-    width = np.where(is_num, wset[np.maximum.accumulate(np.where(sets_width, k, 0))], 0)
-    return _checked(_Column(names, np.full(len(t), j), is_num, value, width,
-                            f.sstart[base], f.slen[base]))
+    wset = np.where(t == Tok.DELTA, digit_count(c.value), c.width)
+    c.width = np.where(c.is_num, wset[np.maximum.accumulate(np.where(sets_width, k, 0))], 0)
+    c.sstart, c.slen = c.sstart[base], c.slen[base]
+    return _checked(c)
 
 
-def _resolve_mate(names: np.ndarray, j: int, f: _Fields, mates: Tokens, mate_off: int) -> _Column:
+def _resolve_mate(c: _Column, j: int, t: np.ndarray, mates: Tokens, mate_off: int) -> _Column:
     """Mate mode: a dependent token refers to the mate's token at the same index."""
-    t = f.types
-    has = mates.ntok[names] > j
+    has = mates.ntok[c.name] > j
     if (np.isin(t, _DEPENDENT) & ~has).any():
-        raise FormatError(f"column {j}: token refers to a mate without that token")
-    r = np.where(has, mates.first[names] + j, 0)
+        raise FormatError("token refers to a mate without that token")
+    r = np.where(has, mates.first[c.name] + j, 0)
     rnum = mates.is_num[r]
     moved = (t == Tok.DELTA) | (t == Tok.DELTA0)
     if (moved & ~rnum).any():
-        raise FormatError(f"column {j}: numeric delta on a string token")
-    match = t == Tok.MATCH
-    copied = match & rnum
-    is_num = (t == Tok.NUM) | (t == Tok.NUM0) | moved | copied
-    value = np.where(moved | copied, mates.value[r] + f.delta, f.value)
-    width = np.where(t == Tok.DELTA, digit_count(value), f.width)
-    width = np.where((t == Tok.DELTA0) | copied, mates.length[r], width)
-    quoted = match & ~rnum
-    sstart = np.where(quoted, mate_off + mates.start[r], f.sstart)
-    slen = np.where(quoted, mates.length[r], f.slen)
-    return _checked(_Column(names, np.full(len(t), j), is_num, value, width, sstart, slen))
+        raise FormatError("numeric delta on a string token")
+    copied = (t == Tok.MATCH) & rnum
+    quoted = (t == Tok.MATCH) & ~rnum
+    c.is_num = (c.is_num & ~quoted)
+    c.value = np.where(moved, mates.value[r] + c.value, np.where(copied, mates.value[r], c.value))
+    c.width = np.where(t == Tok.DELTA, digit_count(c.value), c.width)
+    c.width = np.where((t == Tok.DELTA0) | copied, mates.length[r], c.width)
+    c.sstart = np.where(quoted, mate_off + mates.start[r], c.sstart)
+    c.slen = np.where(quoted, mates.length[r], c.slen)
+    return _checked(c)
 
 
 def _checked(c: _Column) -> _Column:
-    bad = c.is_num & ((c.value > _MAX_VALUE) | (digit_count(c.value) > c.width))
-    if bad.any():
+    if (c.is_num & ((c.value > MAX_VALUE) | (digit_count(c.value) > c.width))).any():
         raise FormatError("number does not fit its width")
     return c
 
 
-def _materialise(count: int, columns: list[_Column], pool: _Pool, total: int) -> list[bytes]:
+def _materialise(count: int, ntok: np.ndarray, columns: list[_Column], pool: _Pool,
+                 total: int) -> list[bytes]:
+    """Lay every token's bytes out in name order, with b"\\n" after each name."""
     if not count:
         return []
     c = _Column(*(np.concatenate([getattr(col, f) for col in columns])
@@ -404,19 +447,18 @@ def _materialise(count: int, columns: list[_Column], pool: _Pool, total: int) ->
         raise FormatError(f"names hold {int(length.sum())} bytes, header says {total}")
     num = np.flatnonzero(c.is_num)
     w = c.width[num]
-    within = np.arange(int(w.sum()), dtype=np.int64) - np.repeat(np.cumsum(w) - w, w)
-    exponent = np.repeat(w, w) - 1 - within
-    digits = (np.repeat(c.value[num], w) // _POW10[exponent]) % 10 + 48
+    exponent = np.full(int(w.sum()), -1, dtype=np.int64)
+    exponent[np.cumsum(w)[:-1]] = w[1:] - 1
+    if len(w):
+        exponent[0] = w[0] - 1
+    digits = (np.repeat(c.value[num], w) // _POW10[np.cumsum(exponent)]) % 10 + 48
     start = c.sstart.copy()
     start[num] = pool.add(digits.astype(np.uint8)) + np.cumsum(w) - w
-    order = np.lexsort((c.col, c.name))
-    body = np.concatenate(pool.parts)[ranges(start[order], length[order])] if pool.parts else \
-        np.zeros(0, dtype=np.uint8)
-    name_len = np.bincount(c.name, weights=length, minlength=count).astype(np.int64)
-    out = np.empty(total + count, dtype=np.uint8)
-    ends = np.cumsum(name_len + 1) - 1
-    keep = np.ones(len(out), dtype=bool)
-    keep[ends] = False
-    out[keep] = body
-    out[ends] = 10
-    return out[:-1].tobytes().split(b"\n")
+    newline = pool.add(np.array([10], dtype=np.uint8))
+    slot = np.cumsum(ntok + 1) - (ntok + 1)
+    starts = np.full(len(length) + count, newline, dtype=np.int64)
+    lengths = np.ones(len(length) + count, dtype=np.int64)
+    dest = slot[c.name] + c.col
+    starts[dest], lengths[dest] = start, length
+    body = gather(np.concatenate(pool.parts), starts, lengths)
+    return body.tobytes().split(b"\n")[:-1]

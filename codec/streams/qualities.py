@@ -24,11 +24,6 @@ Decoder = Callable[..., np.ndarray]
 def _codecs(level: int) -> dict[CodecId, tuple[Encoder, Decoder]]:
     table: dict[CodecId, tuple[Encoder, Decoder]] = {
         CodecId.QUAL_CTX: (qual_ctx.encode_qualities, qual_ctx.decode_qualities)}
-    try:
-        from . import qual_lstm
-    except ImportError:  # the LSTM codec is optional at import time
-        return table
-    table[CodecId.QUAL_LSTM] = (qual_lstm.encode_qualities, qual_lstm.decode_qualities)
     return table
 
 

@@ -1,7 +1,9 @@
 """Integer count tables and the backoff chain that turns them into frequencies.
 
-Everything here is integer arithmetic (numba-compiled, no fast-math), so the
-frequency tables are bit-identical on any machine: the determinism contract
+Counts and frequencies are integers; the one division per context is an
+IEEE-754 float64 reciprocal followed by exact-integer products (each a single
+correctly rounded operation, numba without fast-math, operands below 2^53), so
+the frequency tables are bit-identical on any machine: the determinism contract
 of DESIGN.md holds for the baseline models by construction.
 
 A distribution is built from the lowest to the highest context order:
@@ -23,10 +25,9 @@ COUNT_LIMIT = 65535
 def blend(counts: np.ndarray, totals: np.ndarray, ctx: int, beta: int, prev: np.ndarray,
           out: np.ndarray) -> None:
     """One step of the backoff chain for context ``ctx`` (in place into ``out``)."""
-    n = np.int64(totals[ctx])
-    den = 16 * n + beta
+    inv = 1.0 / np.float64(16 * np.int64(totals[ctx]) + beta)
     for s in range(out.shape[0]):
-        out[s] = (16 * np.int64(counts[ctx, s]) * SCALE + beta * prev[s]) // den
+        out[s] = np.int64(np.float64(16 * np.int64(counts[ctx, s]) * SCALE + beta * prev[s]) * inv)
 
 
 @njit(cache=True, inline="always")

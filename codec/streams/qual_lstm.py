@@ -1,0 +1,233 @@
+"""Quality stream codec driven by the integer-exact LSTM (``CodecId.QUAL_LSTM``).
+
+The encoder fits a small :class:`~codec.model.core.Predictor` on a sample of
+the block (a deterministic amount of work set by ``level``, single-threaded,
+seeded: the same input gives the same bytes on any machine), quantises it and
+stores it in the payload. Both directions then run
+:class:`~codec.model.intexact.IntPredictor` step by step over a batch of rows
+(reads, long reads cut into segments), one range-coder call per step.
+
+Payload (little-endian)::
+
+    u8      version (1)
+    u8      mode: 0 = nothing coded (no symbols, or K == 1), 1 = LSTM
+    -- mode 1 only --
+    uvarint K (must equal n_symbols)
+    uvarint seg_len (rows hold at most this many symbols of one read)
+    uvarint chunk (rows advanced together; rows are coded chunk by chunk)
+    blob    quantised model (uvarint length + QuantModel.to_bytes())
+    u32     crc32 of the decoded quality symbols (uint8)
+    rest    range-coded words ('<u4'), symbols in chunk, step, row order
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import struct
+import zlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from ..entropy.coder import StepDecoder, StepEncoder
+from ..errors import FormatError
+from ..model.config import PredictorConfig
+from ..model.core import Predictor
+from ..model.features import (all_features, gather_symbols, qual_vocab, scatter_symbols, segment_rows,
+                              step_advance, step_features)
+from ..model.intexact import IntPredictor
+from ..model.quantize import QuantModel, quantize
+from ..varint import Reader, blob, encode_uvarint
+
+VERSION = 1
+MODE_EMPTY = 0
+MODE_LSTM = 1
+HIDDEN = 32
+EMBED = 8
+CHUNK = 4096
+WINDOW = 256
+BATCH = 256
+# training work per level, in symbol-steps: (per input symbol, minimum, maximum)
+_WORK = {2: (0.25, 2e5, 1e6), 3: (0.5, 3e5, 2e6), 4: (0.75, 4e5, 3e6), 5: (1.0, 5e5, 4e6),
+         6: (1.5, 8e5, 8e6), 7: (2.0, 1e6, 1.6e7), 8: (3.0, 1.5e6, 3e7), 9: (5.0, 2e6, 6e7)}
+
+
+@contextlib.contextmanager
+def _single_thread() -> Iterator[None]:
+    """Inference and fitting run on one torch thread (parallelism belongs to blocks)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _seg_len(lengths: np.ndarray) -> int:
+    total = int(lengths.sum())
+    return max(512, int(math.ceil(total / 2048 / 64)) * 64)
+
+
+def _rows(lengths: np.ndarray, mate: np.ndarray, seg_len: int) -> dict[str, np.ndarray]:
+    rows = segment_rows(lengths, seg_len, mate)
+    return rows
+
+
+def _check_inputs(lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray) -> tuple[np.ndarray, ...]:
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if (lengths < 0).any():
+        raise ValueError("negative read length")
+    bases = np.minimum(np.asarray(bases, dtype=np.uint8), 4).astype(np.int64)
+    mate = np.minimum(np.asarray(mate, dtype=np.int64), 1)
+    if len(mate) != len(lengths):
+        raise ValueError("mate must have one entry per read")
+    if int(lengths.sum()) != len(bases):
+        raise ValueError("bases and lengths disagree")
+    return lengths, bases, mate
+
+
+def fit_model(quals: np.ndarray, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, level: int,
+              seed: int = 0) -> Predictor:
+    """Fit a float predictor on a sample of rows (deterministic work, seeded)."""
+    cfg = PredictorConfig(n_symbols=k, input_vocab=qual_vocab(k), embed=EMBED, hidden=HIDDEN, layers=1)
+    torch.manual_seed(seed)
+    model = Predictor(cfg)
+    x_all = all_features(quals, k, rows["flat"], rows["len"], rows["pos0"], rows["read_start"],
+                         rows["read_len"], rows["mate"], bases)
+    n = len(quals)
+    per, lo, hi = _WORK[min(max(level, 2), 9)]
+    work = min(max(per * n, lo), hi, 4.0 * n)  # tiny blocks: at most ~4 epochs
+    win = int(min(WINDOW, rows["len"].max()))
+    steps = max(1, int(work // (BATCH * win)))
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    warm = max(1, steps // 10)
+    q_all = torch.from_numpy(quals.astype(np.int64))
+    x_t = torch.from_numpy(x_all.astype(np.int64))
+    ar = np.arange(win)
+    model.train()
+    for step in range(steps):
+        frac = (step - warm) / max(1, steps - warm)
+        lr = 1e-2 * (step + 1) / warm if step < warm else 1e-3 + 0.5 * (1e-2 - 1e-3) * (1 + math.cos(math.pi * frac))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        r = rng.integers(0, len(rows["len"]), BATCH)
+        rl = rows["len"][r]
+        off = (rng.random(BATCH) * np.maximum(rl - win + 1, 1)).astype(np.int64)
+        idx = rows["flat"][r, None] + off[:, None] + ar[None, :]
+        valid = ar[None, :] < (rl - off)[:, None]
+        idx = torch.from_numpy(np.where(valid, idx, 0))
+        y = torch.where(torch.from_numpy(valid), q_all[idx], -1)
+        _, loss = model(x_t[idx], targets=y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    model.eval()
+    return model
+
+
+def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, chunk: int,
+         quals: np.ndarray, coder: StepEncoder | StepDecoder) -> None:
+    """Shared encode/decode loop: chunk by chunk, step by step, one coder call per step."""
+    offsets = ip.offsets
+    nrows = len(rows["len"])
+    encoding = isinstance(coder, StepEncoder)
+    for c0 in range(0, nrows, chunk):
+        sl = slice(c0, min(nrows, c0 + chunk))
+        rlen = rows["len"][sl]
+        m = len(rlen)
+        steps = int(rlen[0]) if m else 0
+        counts = np.searchsorted(-rlen, -np.arange(steps), side="left")  # rows with len > t
+        flat, pos0 = rows["flat"][sl], rows["pos0"][sl]
+        rstart, rlen_read, mate = rows["read_start"][sl], rows["read_len"][sl], rows["mate"][sl]
+        h, c = ip.initial_state(m)
+        q1 = np.full(m, k, dtype=np.int64)
+        q2 = np.full(m, k, dtype=np.int64)
+        dcnt = np.zeros(m, dtype=np.int64)
+        x = np.empty((m, len(offsets)), dtype=np.int64)
+        freq = np.empty((m, k), dtype=np.float64)
+        sym = np.empty(m, dtype=np.int64)
+        for t in range(steps):
+            n = int(counts[t])
+            step_features(t, n, pos0, rstart, rlen_read, mate, bases, q1, q2, dcnt, offsets, x)
+            ip.step_rows(x[:n], h, c, freq)
+            if encoding:
+                gather_symbols(t, n, flat, quals, sym)
+                coder.encode(sym[:n], freq[:n])
+            else:
+                s = coder.decode(freq[:n])
+                sym[:n] = s
+                scatter_symbols(t, n, flat, sym, quals)
+            step_advance(t, n, sym, q1, q2, dcnt)
+
+
+def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
+                     n_symbols: int, level: int) -> bytes:
+    """Compress quality symbols (indices 0..n_symbols-1) of one block."""
+    lengths, bases, mate = _check_inputs(lengths, bases, mate)
+    quals = np.asarray(quals, dtype=np.uint8)
+    if len(quals) != len(bases):
+        raise ValueError("quals and bases disagree")
+    k = int(n_symbols)
+    if len(quals) and int(quals.max()) >= k:
+        raise ValueError("quality symbol out of range")
+    if len(quals) == 0 or k <= 1:
+        return struct.pack("<BB", VERSION, MODE_EMPTY)
+    if k > 255:
+        raise ValueError("at most 255 quality symbols")
+    seg = _seg_len(lengths)
+    rows = _rows(lengths, mate, seg)
+    with _single_thread():
+        model = fit_model(quals, rows, bases, k, level)
+        qm = quantize(model)
+        ip = IntPredictor(qm)
+        enc = StepEncoder()
+        _run(ip, rows, bases, k, CHUNK, quals.astype(np.int64), enc)
+    head = struct.pack("<BB", VERSION, MODE_LSTM) + encode_uvarint(k) + encode_uvarint(seg)
+    head += encode_uvarint(CHUNK) + blob(qm.to_bytes()) + struct.pack("<I", zlib.crc32(quals.tobytes()))
+    return head + enc.finish()
+
+
+def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
+                     n_symbols: int) -> np.ndarray:
+    """Inverse of :func:`encode_qualities`; returns a flat uint8 array."""
+    lengths, bases, mate = _check_inputs(lengths, bases, mate)
+    k = int(n_symbols)
+    rd = Reader(payload)
+    version, mode = rd.unpack("<BB")
+    if version != VERSION:
+        raise FormatError(f"unknown qual_lstm version {version}")
+    total = len(bases)
+    if mode == MODE_EMPTY:
+        if total and k > 1:
+            raise FormatError("qual_lstm payload is empty but the block has quality symbols")
+        if rd.remaining():
+            raise FormatError("trailing bytes after empty qual_lstm payload")
+        return np.zeros(total, dtype=np.uint8)
+    if mode != MODE_LSTM:
+        raise FormatError(f"unknown qual_lstm mode {mode}")
+    if rd.uvarint(255) != k:
+        raise FormatError("qual_lstm alphabet size does not match the block")
+    seg = rd.uvarint(1 << 40)
+    chunk = rd.uvarint(1 << 20)
+    if seg < 1 or chunk < 1:
+        raise FormatError("qual_lstm segment length or chunk is zero")
+    qm = QuantModel.from_bytes(rd.blob(limit=16 << 20))
+    if qm.cfg.n_symbols != k or qm.cfg.input_vocab != qual_vocab(k):
+        raise FormatError("qual_lstm model does not fit the quality alphabet")
+    (crc,) = rd.unpack("<I")
+    words = payload[rd.pos:]
+    if len(words) % 4:
+        raise FormatError("qual_lstm coded words are not a multiple of 4 bytes")
+    rows = _rows(lengths, mate, seg)
+    quals = np.zeros(total, dtype=np.int64)
+    with _single_thread():
+        ip = IntPredictor(qm)
+        _run(ip, rows, bases, k, chunk, quals, StepDecoder(words))
+    out = quals.astype(np.uint8)
+    if zlib.crc32(out.tobytes()) != crc:
+        raise FormatError("qual_lstm decoded symbols fail their crc32 (corrupt payload)")
+    return out

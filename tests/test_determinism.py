@@ -1,0 +1,190 @@
+"""Integer-exact inference: fast path == numpy int64 reference, step == sequence,
+thread count cannot change a table, and the quality codec round-trips."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from codec.errors import FormatError
+from codec.model import PredictorConfig
+from codec.model.features import (all_features, qual_vocab, segment_rows, step_advance,
+                                  step_features)
+from codec.model.intexact import IntPredictor, state_to_int
+from codec.model.quantize import FREQ_TOTAL, QuantModel, luts, luts_decimal, random_quant_model
+from codec.model.reference import reference_initial_state, reference_sequence, reference_step
+from codec.streams import qual_lstm
+
+CONFIGS = [
+    PredictorConfig(n_symbols=41, input_vocab=qual_vocab(41), embed=8, hidden=32, layers=1),
+    PredictorConfig(n_symbols=4, input_vocab=(5, 7), embed=4, hidden=16, layers=2),
+    PredictorConfig(n_symbols=3, input_vocab=(4,), embed=16, hidden=128, layers=1),
+]
+_RAN = {"tables": 0}
+
+
+def _inputs(cfg: PredictorConfig, b: int, t: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.integers(0, v, (b, t)) for v in cfg.input_vocab], axis=-1)
+
+
+def test_luts_are_platform_independent() -> None:
+    for fast, exact in zip(luts(), luts_decimal()):
+        assert np.array_equal(fast, exact)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=["qual41", "dna2layer", "h128"])
+@pytest.mark.parametrize("gain", [1.0, 4.0])
+def test_fast_equals_reference_and_step_equals_sequence(cfg: PredictorConfig, gain: float) -> None:
+    qm = random_quant_model(cfg, seed=7, gain=gain)
+    ip = IntPredictor(qm)
+    x = _inputs(cfg, 37, 12, seed=3)
+    fast = ip.sequence(x)
+    ref = reference_sequence(qm, x)
+    assert np.array_equal(fast, ref)
+    assert (fast >= 1).all() and (fast.sum(-1) == FREQ_TOTAL).all()
+    # one step at a time, through the public step API, from the same state
+    state = ip.initial_state(37)
+    rh, rc = reference_initial_state(qm, 37)
+    for t in range(12):
+        f, state = ip.step(x[:, t], state)
+        rf, rh, rc = reference_step(qm, x[:, t], rh, rc)
+        assert np.array_equal(f, fast[:, t]) and np.array_equal(f, rf)
+        h, c = state_to_int(state)
+        assert np.array_equal(h, rh) and np.array_equal(c, rc)
+    _RAN["tables"] += 1
+
+
+def test_tables_do_not_depend_on_threads_or_batch_split() -> None:
+    cfg = CONFIGS[0]
+    ip = IntPredictor(random_quant_model(cfg, seed=11, gain=2.0))
+    x = _inputs(cfg, 300, 8, seed=5)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = ip.sequence(x)
+        torch.set_num_threads(2)
+        two = ip.sequence(x)
+    finally:
+        torch.set_num_threads(old)
+    assert np.array_equal(one, two)
+    halves = np.concatenate([ip.sequence(x[:123]), ip.sequence(x[123:])])
+    assert np.array_equal(one, halves)
+
+
+def test_quant_model_bytes_roundtrip() -> None:
+    qm = random_quant_model(CONFIGS[1], seed=2)
+    qm2 = QuantModel.from_bytes(qm.to_bytes())
+    x = _inputs(CONFIGS[1], 5, 6, seed=1)
+    assert np.array_equal(reference_sequence(qm, x), reference_sequence(qm2, x))
+    with pytest.raises(FormatError):
+        QuantModel.from_bytes(qm.to_bytes()[:-7])
+
+
+def test_bound_is_asserted() -> None:
+    cfg = PredictorConfig(n_symbols=2, input_vocab=(3,), embed=2, hidden=1100)
+    qm = random_quant_model(cfg, seed=0)  # hidden 1100 * 127 * 127 > 2**24
+    with pytest.raises(ValueError):
+        qm.w_hh[0][:] = 127
+        qm.check_bounds()
+
+
+def _synthetic(n_reads: int, seed: int, max_len: int = 60) -> tuple:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, max_len, n_reads)
+    lengths[0] = 0
+    total = int(lengths.sum())
+    quals = np.minimum(rng.geometric(0.3, total) - 1, 5).astype(np.uint8)
+    bases = rng.integers(0, 5, total).astype(np.uint8)
+    mate = (np.arange(n_reads) % 2).astype(np.uint8)
+    return quals, lengths, bases, mate
+
+
+def test_features_step_kernels_match_all_features() -> None:
+    quals, lengths, bases, mate = _synthetic(40, 1)
+    rows = segment_rows(lengths, 16, mate)
+    k = 6
+    ref = all_features(quals, k, rows["flat"], rows["len"], rows["pos0"], rows["read_start"],
+                       rows["read_len"], rows["mate"], bases.astype(np.int64))
+    m = len(rows["len"])
+    q1 = np.full(m, k)
+    q2 = np.full(m, k)
+    d = np.zeros(m, dtype=np.int64)
+    x = np.zeros((m, 6), dtype=np.int64)
+    offsets = np.zeros(6, dtype=np.int64)
+    for t in range(int(rows["len"].max())):
+        n = int((rows["len"] > t).sum())
+        assert (rows["len"][:n] > t).all()
+        step_features(t, n, rows["pos0"], rows["read_start"], rows["read_len"], rows["mate"],
+                      bases.astype(np.int64), q1, q2, d, offsets, x)
+        assert np.array_equal(x[:n], ref[rows["flat"][:n] + t])
+        step_advance(t, n, quals[rows["flat"][:n] + t].astype(np.int64), q1, q2, d)
+
+
+@pytest.mark.parametrize("k", [1, 2, 6])
+def test_qual_lstm_roundtrip_synthetic(k: int) -> None:
+    quals, lengths, bases, mate = _synthetic(60, k)
+    quals = np.minimum(quals, k - 1).astype(np.uint8)
+    payload = qual_lstm.encode_qualities(quals, lengths, bases, mate, k, level=2)
+    out = qual_lstm.decode_qualities(payload, lengths, bases, mate, k)
+    assert out.dtype == np.uint8 and np.array_equal(out, quals)
+
+
+def test_qual_lstm_long_reads_are_segmented_and_empty_block() -> None:
+    rng = np.random.default_rng(4)
+    lengths = np.array([3000, 5, 1200, 0])
+    total = int(lengths.sum())
+    quals = rng.integers(0, 9, total).astype(np.uint8)
+    bases = rng.integers(0, 4, total).astype(np.uint8)
+    mate = np.zeros(4, np.uint8)
+    payload = qual_lstm.encode_qualities(quals, lengths, bases, mate, 9, level=2)
+    assert np.array_equal(qual_lstm.decode_qualities(payload, lengths, bases, mate, 9), quals)
+    empty = qual_lstm.encode_qualities(np.zeros(0, np.uint8), np.zeros(2, np.int64), np.zeros(0, np.uint8),
+                                       np.zeros(2, np.uint8), 5, level=5)
+    assert len(qual_lstm.decode_qualities(empty, np.zeros(2, np.int64), np.zeros(0, np.uint8),
+                                          np.zeros(2, np.uint8), 5)) == 0
+
+
+def _real_sample(n_reads: int = 150) -> tuple | None:
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "illumina-gaiix-q40-ERR127302_R1.fastq.gz"
+    if not data.exists():
+        return None
+    with gzip.open(data, "rb") as fh:
+        lines = [fh.readline() for _ in range(4 * n_reads)]
+    seqs = [lines[4 * i + 1].rstrip(b"\r\n") for i in range(n_reads)]
+    qls = [lines[4 * i + 3].rstrip(b"\r\n") for i in range(n_reads)]
+    allq = np.frombuffer(b"".join(qls), np.uint8)
+    alph = np.unique(allq)
+    quals = np.searchsorted(alph, allq).astype(np.uint8)
+    lut = np.full(256, 4, np.uint8)
+    lut[np.frombuffer(b"ACGT", np.uint8)] = np.arange(4)
+    bases = lut[np.frombuffer(b"".join(seqs), np.uint8)]
+    return quals, np.array([len(q) for q in qls]), bases, np.zeros(n_reads, np.uint8), len(alph)
+
+
+def test_qual_lstm_roundtrip_real_sample_and_corruption() -> None:
+    sample = _real_sample()
+    if sample is None:
+        sample = _synthetic(150, 9) + (6,)
+    quals, lengths, bases, mate, k = sample
+    payload = qual_lstm.encode_qualities(quals, lengths, bases, mate, k, level=2)
+    assert payload == qual_lstm.encode_qualities(quals, lengths, bases, mate, k, level=2)
+    assert np.array_equal(qual_lstm.decode_qualities(payload, lengths, bases, mate, k), quals)
+    bad = [b"", b"\x07", payload[:1] + b"\x05" + payload[2:], payload[:len(payload) // 2],
+           payload[:-4] + bytes(4), payload[:40] + bytes([payload[40] ^ 0xFF]) + payload[41:]]
+    for blob in bad:
+        with pytest.raises(FormatError):
+            qual_lstm.decode_qualities(blob, lengths, bases, mate, k)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        junk = bytes([1, 1]) + rng.integers(0, 256, 200, dtype=np.uint8).tobytes()
+        with pytest.raises(FormatError):
+            qual_lstm.decode_qualities(junk, lengths, bases, mate, k)
+
+
+def test_some_tables_were_compared() -> None:
+    assert _RAN["tables"] > 0
