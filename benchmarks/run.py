@@ -23,6 +23,7 @@ from .codecs import Codec
 from .datasets import Dataset, DatasetSource, discover, group_sources, is_fastq, prepare
 from .measure import run_step, verify
 from .registry import ANCHOR_KEYS, OPTIONAL_KEYS, QUICK_KEYS, default_keys, make_codec
+from .schedule import Budget, plan_repeats, rotate
 
 SCHEMA_VERSION = 1
 BENCH_DIR = Path(__file__).resolve().parent
@@ -61,7 +62,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="repeat (3 runs, median) only datasets smaller than this (default 20)")
     p.add_argument("--repeat-max-s", type=float, default=15.0,
                    help="...and only codecs whose first compress+decompress took at most this "
-                        "many seconds (default 15; keeps the full run within budget)")
+                        "many seconds (default 15)")
+    p.add_argument("--budget-min", type=float, default=25.0,
+                   help="drop repeats when the projected total would exceed this many minutes "
+                        "(default 25; first runs are never dropped)")
     p.add_argument("--max-reads", type=int, help="use only the first N reads of each file")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: first {QUICK_READS} reads of one pair, fast codecs, one run, "
@@ -133,7 +137,16 @@ def new_row(codec: Codec) -> Row:
             "decomp_rss_kb_runs": [], "byte_exact": None, "runs": 0}
 
 
+def _note(row: Row, text: str) -> None:
+    if text not in row["notes"]:
+        row["notes"] = (row["notes"] + "; " if row["notes"] else "") + text
+
+
 def _fail(row: Row, stage: str, error: str) -> None:
+    if row["runs"]:  # a failed repeat keeps the figures of the runs that worked
+        _note(row, f"run {row['runs'] + 1} failed in {stage}: {error}")
+        row["status"] = "ok"
+        return
     row["status"] = "failed"
     row["error"] = f"{stage}: {error}"
 
@@ -156,7 +169,7 @@ def measure_once(codec: Codec, dataset: Dataset, run_dir: Path, timeout: float, 
                    notes="; ".join(dict.fromkeys(x for x in (comp.notes, dec.notes) if x)))
         row["streams_reported"] = _streams(codec, comp.paths, row)
     elif sum(sizes.values()) != row["compressed_bytes"]:
-        row["notes"] = (row["notes"] + "; " if row["notes"] else "") + "size varies between runs"
+        _note(row, "size varies between runs")
     row["byte_exact"] = bool(row["byte_exact"]) and exact
     row["comp_s_runs"].append(comp.wall_s)
     row["decomp_s_runs"].append(dec.wall_s)
@@ -170,7 +183,7 @@ def _streams(codec: Codec, archives: Sequence[Path], row: Row) -> dict[str, int]
     try:
         return codec.streams(archives)
     except Exception as exc:  # noqa: BLE001 - a missing breakdown must not lose the row
-        row["notes"] = (row["notes"] + "; " if row["notes"] else "") + f"streams: {exc}"
+        _note(row, f"streams: {exc}")
         return None
 
 
@@ -208,40 +221,41 @@ def normalise_streams(reported: dict[str, int] | None, total: int) -> dict[str, 
 
 # --- the whole run --------------------------------------------------------------------------
 
-def rotate(items: Sequence[Codec], shift: int) -> list[Codec]:
-    if not items:
-        return []
-    shift %= len(items)
-    return [*items[shift:], *items[:shift]]
-
-
-def planned_runs(args: argparse.Namespace, dataset: Dataset, row: Row) -> int:
-    if row["status"] != "ok":
-        return row["runs"]
+def repeat_plan(args: argparse.Namespace, dataset: Dataset, rows: dict[str, Row],
+                cost: dict[str, float], budget: Budget) -> dict[str, int]:
+    """Extra runs per codec: ``--runs N`` forces N-1; else up to 2 within the rules."""
+    ok = [k for k, r in rows.items() if r["status"] == "ok"]
     if args.runs:
-        return args.runs
-    first = row["comp_s_runs"][0] + row["decomp_s_runs"][0]
-    small = dataset.raw_bytes < args.repeat_below_mb * MB
-    return 3 if small and first <= args.repeat_max_s else 1
+        return {k: args.runs - 1 for k in ok}
+    if dataset.raw_bytes >= args.repeat_below_mb * MB:
+        return {}
+    fast = [k for k in ok
+            if rows[k]["comp_s_runs"][0] + rows[k]["decomp_s_runs"][0] <= args.repeat_max_s]
+    plan = plan_repeats(cost, fast, 2, budget)
+    for key in set(fast) - set(plan):
+        _note(rows[key], "1 run only (time budget)")
+    return plan
 
 
 def bench_dataset(index: int, dataset: Dataset, codecs: Sequence[Codec],
-                  args: argparse.Namespace, work: Path) -> list[Row]:
+                  args: argparse.Namespace, work: Path, budget: Budget) -> list[Row]:
     rows = {c.key: new_row(c) for c in codecs}
     for codec in codecs:
         reason = codec.why_unavailable()
         if reason:
             rows[codec.key].update(status="unavailable", error=reason)
-    todo = {c.key: 1 for c in codecs if rows[c.key]["status"] == "pending"}
-    run = 0
-    while any(n > run for n in todo.values()):
+    cost: dict[str, float] = {}
+    for codec in rotate(codecs, index):
+        if rows[codec.key]["status"] == "pending":
+            start = time.perf_counter()
+            measure_and_log(codec, dataset, work, 0, args, rows[codec.key])
+            cost[codec.key] = time.perf_counter() - start
+    budget.add_first_runs(sum(cost.values()), dataset.raw_bytes / MB)
+    extra = repeat_plan(args, dataset, rows, cost, budget)
+    for run in range(1, max(extra.values(), default=0) + 1):
         for codec in rotate(codecs, index + run):
-            if todo.get(codec.key, 0) <= run:
-                continue
-            measure_and_log(codec, dataset, work, run, args, rows[codec.key])
-            if run == 0:
-                todo[codec.key] = planned_runs(args, dataset, rows[codec.key])
-        run += 1
+            if extra.get(codec.key, 0) >= run:
+                measure_and_log(codec, dataset, work, run, args, rows[codec.key])
     return [finish_row(rows[c.key], dataset) for c in codecs]
 
 
@@ -295,6 +309,24 @@ def resolve_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
     return args.out or DEFAULT_OUT, args.work_dir or DEFAULT_WORK
 
 
+def prepare_all(sources: Sequence[DatasetSource], work: Path,
+                max_reads: int | None) -> list[Dataset]:
+    """Decompress every input once (cached in the work dir across invocations)."""
+    log(f"preparing {len(sources)} dataset(s) in {work} ...")
+    return [prepare(source, work, max_reads) for source in sources]
+
+
+def new_results(args: argparse.Namespace, argv: Sequence[str] | None,
+                codecs: Sequence[Codec], skipped: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "command": ["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)],
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": machine.describe(), "codecs": codec_table(codecs), "skipped": skipped,
+        "datasets": [],
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.quick:
@@ -308,24 +340,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"benchmark: {len(sources)} dataset(s) x {len(codecs)} codec(s) -> {out}")
     for note in skipped:
         log(f"  skipped {note['codec']}: {note['reason']}")
-    results: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "command": ["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)],
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "machine": machine.describe(), "codecs": codec_table(codecs), "skipped": skipped,
-        "datasets": [],
-    }
-    start = time.perf_counter()
-    for index, source in enumerate(sources):
-        dataset = prepare(source, work, args.max_reads)
-        log(f"[{index + 1}/{len(sources)}] {dataset.name}: {dataset.reads:,d} reads, "
-            f"{dataset.raw_bytes / MB:.1f} MB raw")
-        rows = bench_dataset(index, dataset, codecs, args, work)
+    results = new_results(args, argv, codecs, skipped)
+    datasets = prepare_all(sources, work, args.max_reads)
+    budget = Budget(args.budget_min * 60, sum(d.raw_bytes for d in datasets) / MB)
+    for index, dataset in enumerate(datasets):
+        log(f"[{index + 1}/{len(datasets)}] {dataset.name}: {dataset.reads:,d} reads, "
+            f"{dataset.raw_bytes / MB:.1f} MB raw  (elapsed {budget.elapsed() / 60:.1f} min)")
+        rows = bench_dataset(index, dataset, codecs, args, work, budget)
         results["datasets"].append({**dataset.describe(), "rows": rows})
-        results["elapsed_s"] = time.perf_counter() - start
+        results["elapsed_s"] = budget.elapsed()
         write_outputs(results, out, plots=False)  # partial results survive an interruption
     write_outputs(results, out, plots=not args.no_plots)
-    log(f"done in {time.perf_counter() - start:.0f} s: {out / 'results.md'}")
+    log(f"done in {budget.elapsed() / 60:.1f} min: {out / 'results.md'}")
     return 0
 
 

@@ -40,7 +40,7 @@ def _errors() -> Iterator[None]:
 
 def _threads() -> None:
     import torch
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(1)
 
 
 def _note(msg: str) -> None:

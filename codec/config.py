@@ -27,4 +27,8 @@ class CodecConfig:
             raise ValueError("threads must be at least 1")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """What the archive header records; ``threads`` is left out on purpose,
+        so archives made with any thread count are byte-identical."""
+        out = asdict(self)
+        del out["threads"]
+        return out

@@ -28,7 +28,11 @@ READ_SIZE = 1 << 20
 
 def open_input(path: str) -> BinaryIO:
     """Binary stream of the decompressed FASTQ at ``path`` ('-' = stdin)."""
-    raw: BinaryIO = sys.stdin.buffer if path == "-" else open(path, "rb")
+    if path != "-":
+        with open(path, "rb") as probe:
+            is_gzip = probe.read(2) == GZIP_MAGIC
+        return _gzip.open(path, "rb") if is_gzip else open(path, "rb")  # type: ignore[return-value]
+    raw = sys.stdin.buffer
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
     if buffered.peek(2)[:2] == GZIP_MAGIC:
         return _gzip.open(buffered, "rb")  # type: ignore[return-value]

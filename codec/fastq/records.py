@@ -73,21 +73,30 @@ def _detect_eol(lines: list[bytes], final_newline: bool) -> int | None:
     return None
 
 
+def _first_bad(lines: list[bytes], offset: int, marker: bytes) -> int | None:
+    for i, line in enumerate(lines[offset::4]):
+        if line[:1] != marker:
+            return i
+    return None
+
+
 def _check_structure(lines: list[bytes], first_record: int) -> None:
+    """Report the earliest of: a header without '@', a bad '+' line, truncation."""
+    bad_header = _first_bad(lines, 0, b"@")
+    bad_plus = _first_bad(lines, 2, b"+")
+    if bad_header is not None and (bad_plus is None or bad_header <= bad_plus):
+        rec = first_record + bad_header
+        line = lines[4 * bad_header]
+        what = "empty line" if not line else f"header does not start with '@' (starts with {line[:1]!r})"
+        raise FastqFormatError(f"{what}", record=rec, line=4 * (rec - 1) + 1)
+    if bad_plus is not None:
+        rec = first_record + bad_plus
+        raise FastqFormatError("third line of record does not start with '+'", record=rec,
+                               line=4 * (rec - 1) + 3)
     if len(lines) % 4:
         rec = first_record + len(lines) // 4
         raise FastqFormatError("truncated record (file ends inside a record)", record=rec,
                                line=4 * (rec - 1) + len(lines) % 4 + 1)
-    for i, line in enumerate(lines[0::4]):
-        if line[:1] != b"@":
-            rec = first_record + i
-            what = "empty line" if not line else f"header does not start with '@' (starts with {line[:1]!r})"
-            raise FastqFormatError(f"{what}", record=rec, line=4 * (rec - 1) + 1)
-    for i, line in enumerate(lines[2::4]):
-        if line[:1] != b"+":
-            rec = first_record + i
-            raise FastqFormatError("third line of record does not start with '+'", record=rec,
-                                   line=4 * (rec - 1) + 3)
 
 
 def _check_bytes(blob: bytes, lengths: np.ndarray, first_record: int, what: str, line_no: int) -> None:

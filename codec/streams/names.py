@@ -169,41 +169,38 @@ class _Source:
         return self.reader.uvarint(limit)
 
     def get_stream(self, size: int) -> bytes:
-        r = self.reader
-        at = r.pos
-        method, raw_len, comp_len = r.u8(), r.uvarint(), r.uvarint()
-        if raw_len != size:
-            raise FormatError(f"stream holds {raw_len} bytes, expected {size}", at)
-        return unpack_stream(method, r.take(comp_len), raw_len)
+        return unpack_stream(self.reader, size)
 
 
 def pack_stream(data: bytes) -> bytes:
-    """``method, uvarint raw_len, uvarint comp_len, body`` with the smallest body."""
-    options: list[tuple[StreamMethod, bytes]] = [(StreamMethod.RAW, data)]
+    """The smallest of: ``RAW, data`` / ``CONST, byte`` / ``method, uvarint n, body``.
+
+    No length is stored: the decoder always knows how many bytes a stream holds."""
     if data and data.count(data[:1]) == len(data):
-        options.append((StreamMethod.CONST, data[:1]))
-    elif len(data) >= 8:
-        options.append((StreamMethod.ARITH0, _arith0_pack(data)))
-        options.append((StreamMethod.LZMA, _lzma_pack(data)))
-    method, body = min(options, key=lambda o: len(o[1]))
-    return bytes([method]) + encode_uvarint(len(data)) + encode_uvarint(len(body)) + body
+        return bytes([StreamMethod.CONST]) + data[:1]
+    best = bytes([StreamMethod.RAW]) + data
+    if len(data) >= 8:
+        for method, body in ((StreamMethod.ARITH0, _arith0_pack(data)),
+                             (StreamMethod.LZMA, _lzma_pack(data))):
+            packed = bytes([method]) + encode_uvarint(len(body)) + body
+            best = packed if len(packed) < len(best) else best
+    return best
 
 
-def unpack_stream(method: int, body: bytes, raw_len: int) -> bytes:
-    """Inverse of :func:`pack_stream` for one body of known decoded length."""
+def unpack_stream(reader: Reader, size: int) -> bytes:
+    """Inverse of :func:`pack_stream`, reading from ``reader`` a stream of ``size`` bytes."""
+    at = reader.pos
+    method = reader.u8()
     if method == StreamMethod.RAW:
-        if len(body) != raw_len:
-            raise FormatError("raw stream length mismatch")
-        return body
+        return reader.take(size)
     if method == StreamMethod.CONST:
-        if len(body) != 1:
-            raise FormatError("constant stream must hold one byte")
-        return body * raw_len
+        return reader.take(1) * size
+    body = reader.take(reader.uvarint())
     if method == StreamMethod.LZMA:
-        return _lzma_unpack(body, raw_len)
+        return _lzma_unpack(body, size)
     if method == StreamMethod.ARITH0:
-        return _arith0_unpack(body, raw_len)
-    raise FormatError(f"unknown stream method {method}")
+        return _arith0_unpack(body, size)
+    raise FormatError(f"unknown stream method {method}", at)
 
 
 def _lzma_filters(raw_len: int) -> list[dict[str, int]]:

@@ -25,7 +25,7 @@ from ..errors import FormatError
 
 MAX_TOKENS = 64          # later tokens of a name are merged into token 63 (bounds the column loop)
 MAX_DIGITS = 18          # longer digit runs are strings, so values and deltas fit in int64
-DELTA_LIMIT = 256        # DELTA/DELTA0 store value - ref_value in one byte
+DELTA_LIMITS = (0, 1 << 8, 1 << 16, 1 << 32, 1 << 62)  # per-column bounds the encoder tries
 _POW10 = 10 ** np.arange(MAX_DIGITS + 1, dtype=np.int64)
 MAX_VALUE = int(_POW10[MAX_DIGITS]) - 1
 _ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -36,11 +36,12 @@ class Tok(IntEnum):
 
     END = 0      # the name has no token at this index
     MATCH = 1    # same bytes as the reference token
-    DELTA = 2    # reference number + d (d in a byte stream), printed without leading zeros
+    DELTA = 2    # reference number + d (d >= 0), printed without leading zeros
     DELTA0 = 3   # reference number + d, zero-padded to the reference token's width
     NUM = 4      # new number without leading zeros
     NUM0 = 5     # new number with leading zeros (plus a width)
     STR = 6      # new bytes (plus a length)
+    DUP = 7      # same bytes as the previous all-digit token of this name
 
 
 _DEPENDENT = (Tok.MATCH, Tok.DELTA, Tok.DELTA0)
@@ -191,25 +192,78 @@ def _equal(a: Tokens, ia: np.ndarray, b: Tokens, ib: np.ndarray) -> np.ndarray:
     return equal
 
 
+def _last_number(tok: Tokens) -> np.ndarray:
+    """Per token: the previous all-digit token of the same name, or -1."""
+    idx = np.where(tok.is_num, np.arange(len(tok.start)), -1)
+    last = np.concatenate(([-1], np.maximum.accumulate(idx)[:-1])) if len(idx) else idx
+    return np.where((last >= 0) & (tok.name[np.maximum(last, 0)] == tok.name), last, -1)
+
+
 def classify(tok: Tokens, ref: Tokens, ridx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Choose each token's type against its reference; returns (types, deltas)."""
     types = np.full(len(tok.start), Tok.STR, dtype=np.uint8)
     types[tok.is_num & tok.natural] = Tok.NUM
     types[tok.is_num & ~tok.natural] = Tok.NUM0
-    delta = np.zeros(len(tok.start), dtype=np.int64)
     has = np.flatnonzero(ridx >= 0)
     r = ridx[has]
     same_len = tok.length[has] == ref.length[r]
     cand, rc = has[same_len], r[same_len]
     types[cand[_equal(tok, cand, ref, rc)]] = Tok.MATCH
-    nums = (types[has] != Tok.MATCH) & tok.is_num[has] & ref.is_num[r]
-    h, rr = has[nums], r[nums]
+    last = _last_number(tok)
+    dup = np.flatnonzero(tok.is_num & (types != Tok.MATCH) & (last >= 0))
+    lt = last[dup]
+    types[dup[(tok.value[lt] == tok.value[dup]) & (tok.length[lt] == tok.length[dup])]] = Tok.DUP
+    keep = ((types[has] == Tok.NUM) | (types[has] == Tok.NUM0)) & ref.is_num[r]
+    h, rr = has[keep], r[keep]
     d = tok.value[h] - ref.value[rr]
-    small = (d >= 0) & (d < DELTA_LIMIT)
-    types[h[small & tok.natural[h]]] = Tok.DELTA
-    types[h[small & ~tok.natural[h] & (tok.length[h] == ref.length[rr])]] = Tok.DELTA0
-    delta[h] = np.where(small, d, 0)
+    ok = (d >= 0) & (tok.natural[h] | (tok.length[h] == ref.length[rr]))
+    h, d = h[ok], d[ok]
+    use = d < _delta_limits(tok, types, h, d)[tok.col[h]]
+    h, d = h[use], d[use]
+    types[h] = np.where(tok.natural[h], Tok.DELTA, Tok.DELTA0)
+    delta = np.zeros(len(tok.start), dtype=np.int64)
+    delta[h] = d
     return types, delta
+
+
+def _delta_limits(tok: Tokens, types: np.ndarray, h: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Per column, the delta bound (from :data:`DELTA_LIMITS`) with the smallest estimated cost.
+
+    Sorted columns (read counters, y coordinates) want deltas; random ones
+    (x coordinates) pay a type symbol for every chance small delta, so there
+    the bound is 0."""
+    ncols = int(tok.col.max()) + 1 if len(tok.col) else 0
+    limits = np.zeros(ncols, dtype=np.int64)
+    for j in np.unique(tok.col[h]):
+        in_col = np.flatnonzero(tok.col == j)
+        ty, value = types[in_col], tok.value[in_col]
+        mine = tok.col[h] == j
+        dj = d[mine]
+        pos = np.searchsorted(in_col, h[mine])
+        costs = []
+        for limit in DELTA_LIMITS:
+            t = ty.copy()
+            t[pos[dj < limit]] = Tok.DELTA
+            fresh = (t == Tok.NUM) | (t == Tok.NUM0)
+            costs.append(_h0(np.bincount(t)) + _number_bits(value[fresh]) + _number_bits(dj[dj < limit]))
+        limits[j] = DELTA_LIMITS[int(np.argmin(costs))]
+    return limits
+
+
+def _h0(counts: np.ndarray) -> float:
+    """Bits to code symbols with these counts under their own order-0 model."""
+    c = counts[counts > 0].astype(np.float64)
+    return float((c * np.log2(c.sum() / c)).sum())
+
+
+def _number_bits(values: np.ndarray) -> float:
+    """Estimated bits of :func:`_write_numbers` (planes, or a table of distinct values)."""
+    if not len(values):
+        return 0.0
+    nplanes = max(1, (int(values.max()).bit_length() + 7) // 8)
+    planes = sum(_h0(np.bincount((values >> (8 * k)) & 0xFF)) for k in range(nplanes))
+    _, counts = np.unique(values, return_counts=True)
+    return min(planes, _h0(counts) + 16.0 * len(counts))
 
 
 def write_columns(tok: Tokens, types: np.ndarray, delta: np.ndarray, sink: StreamSink) -> None:
@@ -234,7 +288,7 @@ def _write_fields(tok: Tokens, types: np.ndarray, delta: np.ndarray, idx: np.nda
     ty = types[idx]
     moved = idx[(ty == Tok.DELTA) | (ty == Tok.DELTA0)]
     if len(moved):
-        sink.put_stream(delta[moved].astype(np.uint8).tobytes())
+        _write_numbers(delta[moved], sink)
     fresh = idx[(ty == Tok.NUM) | (ty == Tok.NUM0)]
     if len(fresh):
         _write_numbers(tok.value[fresh], sink)
@@ -285,6 +339,12 @@ class _Column:
     sstart: np.ndarray
     slen: np.ndarray
 
+    @classmethod
+    def empty(cls, names: np.ndarray, j: int) -> _Column:
+        m = len(names)
+        return cls(names, np.full(m, j, dtype=np.int64), np.zeros(m, dtype=bool),
+                   *(np.zeros(m, dtype=np.int64) for _ in range(4)))
+
 
 class _Pool:
     """Byte arrays that decoded tokens point into, concatenated at the end."""
@@ -307,35 +367,46 @@ def read_columns(count: int, mates: Tokens | None, source: StreamSource, max_tot
         raise FormatError(f"{ncols} token columns for {count} names")
     pool = _Pool()
     mate_off = pool.add(mates.buf) if mates is not None else 0
-    budget = [total]
+    state = _State(count, total)
     alive = np.arange(count, dtype=np.int64)
-    ntok = np.zeros(count, dtype=np.int64)
     columns: list[_Column] = []
     for j in range(ncols):
         if not len(alive):
             raise FormatError(f"token column {j} after every name ended")
         types = np.frombuffer(source.get_stream(len(alive)), dtype=np.uint8)
-        if types.max() > Tok.STR:
+        if types.max() > max(Tok):
             raise FormatError(f"unknown token type {int(types.max())}")
-        ntok[alive[types == Tok.END]] = j
-        alive = alive[types != Tok.END]
-        col = _read_fields(alive, j, types[types != Tok.END], source, pool, budget)
-        columns.append(_resolve_prev(col, types[types != Tok.END]) if mates is None
-                       else _resolve_mate(col, j, types[types != Tok.END], mates, mate_off))
+        state.ntok[alive[types == Tok.END]] = j
+        alive, t = alive[types != Tok.END], types[types != Tok.END]
+        col = _read_fields(_Column.empty(alive, j), t, source, pool, state)
+        col = _resolve_prev(col, t) if mates is None else _resolve_mate(col, t, mates, mate_off)
+        state.remember(col)
+        columns.append(col)
     if len(alive):
         raise FormatError(f"{len(alive)} names still open after the last token column")
-    return _materialise(count, ntok, columns, pool, total)
+    return _materialise(count, state.ntok, columns, pool, total)
 
 
-def _read_fields(names: np.ndarray, j: int, t: np.ndarray, source: StreamSource, pool: _Pool,
-                 budget: list[int]) -> _Column:
-    """Fresh values of one column; dependent tokens get their delta in ``value``."""
-    m = len(t)
-    c = _Column(names, np.full(m, j, dtype=np.int64), t != Tok.STR,
-                *(np.zeros(m, dtype=np.int64) for _ in range(4)))
+class _State:
+    """What the decoder carries from column to column."""
+
+    def __init__(self, count: int, total: int) -> None:
+        self.ntok = np.zeros(count, dtype=np.int64)
+        self.budget = total                                   # string bytes still allowed
+        self.last_value = np.full(count, -1, dtype=np.int64)  # last all-digit token per name
+        self.last_width = np.zeros(count, dtype=np.int64)
+
+    def remember(self, c: _Column) -> None:
+        self.last_value[c.name[c.is_num]] = c.value[c.is_num]
+        self.last_width[c.name[c.is_num]] = c.width[c.is_num]
+
+
+def _read_fields(c: _Column, t: np.ndarray, source: StreamSource, pool: _Pool,
+                 state: _State) -> _Column:
+    """Fields of fresh tokens; DELTA/DELTA0 get their delta in ``value``."""
     moved = (t == Tok.DELTA) | (t == Tok.DELTA0)
     if moved.any():
-        c.value[moved] = np.frombuffer(source.get_stream(int(moved.sum())), dtype=np.uint8)
+        c.value[moved] = _read_numbers(int(moved.sum()), source)
     fresh = (t == Tok.NUM) | (t == Tok.NUM0)
     if fresh.any():
         c.value[fresh] = _read_numbers(int(fresh.sum()), source)
@@ -346,17 +417,23 @@ def _read_fields(names: np.ndarray, j: int, t: np.ndarray, source: StreamSource,
         if widths.min() < 1 or widths.max() > MAX_DIGITS:
             raise FormatError("number width out of range")
         c.width[padded] = widths
+    dup = t == Tok.DUP
+    if dup.any():
+        if (state.last_value[c.name[dup]] < 0).any():
+            raise FormatError("DUP token without an earlier number in its name")
+        c.value[dup], c.width[dup] = state.last_value[c.name[dup]], state.last_width[c.name[dup]]
     strings = t == Tok.STR
     if strings.any():
         lengths = _read_planes(int(strings.sum()), source)
-        budget[0] -= int(lengths.sum())
-        if budget[0] < 0:
+        state.budget -= int(lengths.sum())
+        if state.budget < 0:
             raise FormatError("strings longer than the names")
         data = np.frombuffer(source.get_stream(int(lengths.sum())), dtype=np.uint8)
         if (data == 10).any():
             raise FormatError("newline inside a name token")
         c.sstart[strings] = pool.add(data) + np.cumsum(lengths) - lengths
         c.slen[strings] = lengths
+    c.is_num = t != Tok.STR
     return c
 
 
@@ -396,20 +473,24 @@ def _resolve_prev(c: _Column, t: np.ndarray) -> _Column:
         raise FormatError("token refers to a previous name without that token")
     base = np.maximum.accumulate(np.where(dep, 0, k))
     moved = (t == Tok.DELTA) | (t == Tok.DELTA0)
-    c.is_num = c.is_num[base]
+    c.is_num = c.is_num[base] & (t[base] != Tok.STR)
     if (moved & ~c.is_num).any():
         raise FormatError("numeric delta on a string token")
-    steps = np.cumsum(np.where(moved, c.value, 0))
-    c.value = np.where(c.is_num, c.value[base] + steps - steps[base], 0)
-    sets_width = (t == Tok.NUM) | (t == Tok.NUM0) | (t == Tok.DELTA)
+    # uint64 wraps; every step adds < 2**60 to a checked value < 2**60, so no true
+    # value can wrap without an earlier one exceeding MAX_VALUE first
+    steps = np.cumsum(np.where(moved, c.value, 0).astype(np.uint64))
+    value = c.value[base].astype(np.uint64) + steps - steps[base]
+    c.value = _within_range(np.where(c.is_num, value, np.uint64(0)))
+    sets_width = ~dep | (t == Tok.DELTA)
     wset = np.where(t == Tok.DELTA, digit_count(c.value), c.width)
     c.width = np.where(c.is_num, wset[np.maximum.accumulate(np.where(sets_width, k, 0))], 0)
     c.sstart, c.slen = c.sstart[base], c.slen[base]
     return _checked(c)
 
 
-def _resolve_mate(c: _Column, j: int, t: np.ndarray, mates: Tokens, mate_off: int) -> _Column:
+def _resolve_mate(c: _Column, t: np.ndarray, mates: Tokens, mate_off: int) -> _Column:
     """Mate mode: a dependent token refers to the mate's token at the same index."""
+    j = int(c.col[0]) if len(c.col) else 0
     has = mates.ntok[c.name] > j
     if (np.isin(t, _DEPENDENT) & ~has).any():
         raise FormatError("token refers to a mate without that token")
@@ -420,8 +501,8 @@ def _resolve_mate(c: _Column, j: int, t: np.ndarray, mates: Tokens, mate_off: in
         raise FormatError("numeric delta on a string token")
     copied = (t == Tok.MATCH) & rnum
     quoted = (t == Tok.MATCH) & ~rnum
-    c.is_num = (c.is_num & ~quoted)
-    c.value = np.where(moved, mates.value[r] + c.value, np.where(copied, mates.value[r], c.value))
+    c.is_num &= ~quoted
+    c.value = _within_range(np.where(moved | copied, mates.value[r] + c.value, c.value))
     c.width = np.where(t == Tok.DELTA, digit_count(c.value), c.width)
     c.width = np.where((t == Tok.DELTA0) | copied, mates.length[r], c.width)
     c.sstart = np.where(quoted, mate_off + mates.start[r], c.sstart)
@@ -429,8 +510,14 @@ def _resolve_mate(c: _Column, j: int, t: np.ndarray, mates: Tokens, mate_off: in
     return _checked(c)
 
 
+def _within_range(values: np.ndarray) -> np.ndarray:
+    if len(values) and values.max() > MAX_VALUE:
+        raise FormatError("number too large")
+    return values.astype(np.int64)
+
+
 def _checked(c: _Column) -> _Column:
-    if (c.is_num & ((c.value > MAX_VALUE) | (digit_count(c.value) > c.width))).any():
+    if (c.is_num & (digit_count(c.value) > c.width)).any():
         raise FormatError("number does not fit its width")
     return c
 

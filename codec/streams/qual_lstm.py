@@ -47,7 +47,7 @@ MODE_LSTM = 1
 HIDDEN = 32
 EMBED = 8
 CHUNK = 4096
-WINDOW = 256
+WINDOW = 512
 BATCH = 256
 # training work per level, in symbol-steps: (per input symbol, minimum, maximum)
 _WORK = {2: (0.25, 2e5, 1e6), 3: (0.5, 3e5, 2e6), 4: (0.75, 4e5, 3e6), 5: (1.0, 5e5, 4e6),
