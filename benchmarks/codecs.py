@@ -21,6 +21,7 @@ from typing import IO, Sequence
 
 STREAM_KEYS = ("names", "bases", "qualities", "other")
 GNU_TIME = "/usr/bin/time"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 _peak_rss_kb = 0
 
 
@@ -67,6 +68,13 @@ class Codec(ABC):
     def notes(self) -> str:
         """Free-text remark carried into the report (e.g. a fallback mode that was used)."""
         return ""
+
+
+def child_env() -> dict[str, str]:
+    """Environment for Python children: this checkout first on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
 
 
 def restored_path(outdir: Path, index: int) -> Path:

@@ -16,29 +16,21 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from . import cram_wrap
-from .codecs import Codec, CodecError, restored_path, run_tool
+from .codecs import Codec, CodecError, child_env, restored_path, run_tool
 
 CRAM_FORMAT = "cram,version=3.1,archive"
-_PKG_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PKG_ROOT), env.get("PYTHONPATH")]))
-    return env
 
 
 def samtools(*args: str, stdout: Path | None = None) -> str:
     """Run ``pysam.samtools.<args[0]>(*args[1:])`` in a child process."""
     argv = [sys.executable, "-m", "benchmarks.samtools_child", *args]
-    return run_tool(argv, stdout=stdout, env=_child_env())
+    return run_tool(argv, stdout=stdout, env=child_env())
 
 
 @functools.lru_cache(maxsize=1)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from .codecs import child_env
 from .datasets import md5_file
 
-PKG_ROOT = Path(__file__).resolve().parent.parent
 LINE_KINDS = ("header line", "sequence", "'+' line", "quality")
 
 
@@ -30,12 +30,6 @@ class StepResult:
     paths: list[Path] = field(default_factory=list)
     error: str = ""
     notes: str = ""
-
-
-def _worker_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PKG_ROOT), env.get("PYTHONPATH")]))
-    return env
 
 
 def _wait_with_timeout(proc: subprocess.Popen, timeout: float) -> tuple[int, int, bool]:  # type: ignore[type-arg]
@@ -76,7 +70,7 @@ def run_step(codec_key: str, op: str, inputs: Sequence[Path], outdir: Path,
             proc = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.worker", str(req), str(res)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                env=_worker_env(), start_new_session=True)
+                env=child_env(), start_new_session=True)
             status, tree_rss, timed_out = _wait_with_timeout(proc, timeout)
         stderr = err_path.read_text("utf-8", "replace")
         if timed_out:

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .codecs import Codec, CodecError, restored_path, run_tool, tool_version
+from .codecs import (REPO_ROOT, Codec, CodecError, child_env, restored_path, run_tool,
+                     tool_version)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 _IN_TREE = "import sys; from cli.main import main; sys.exit(main())"
 
 
@@ -30,12 +30,6 @@ def seqlm_command() -> list[str] | None:
     if (REPO_ROOT / "cli" / "main.py").exists():
         return [sys.executable, "-c", _IN_TREE]
     return None
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    return env
 
 
 class SeqlmCodec(Codec):
@@ -56,7 +50,7 @@ class SeqlmCodec(Codec):
         return cmd
 
     def _run(self, *args: str) -> str:
-        return run_tool([*self._cmd(), *args], env=_env(), cwd=REPO_ROOT)
+        return run_tool([*self._cmd(), *args], env=child_env(), cwd=REPO_ROOT)
 
     def why_unavailable(self) -> str:
         return "" if seqlm_command() else "seqlm is not installed and cli/main.py is missing"

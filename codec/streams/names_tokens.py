@@ -245,15 +245,17 @@ def _delta_limits(tok: Tokens, types: np.ndarray, h: np.ndarray, d: np.ndarray) 
             t = ty.copy()
             t[pos[dj < limit]] = Tok.DELTA
             fresh = (t == Tok.NUM) | (t == Tok.NUM0)
-            costs.append(_h0(np.bincount(t)) + _number_bits(value[fresh]) + _number_bits(dj[dj < limit]))
+            costs.append(_coded_bits(np.bincount(t)) + _number_bits(value[fresh]) + _number_bits(dj[dj < limit]))
         limits[j] = DELTA_LIMITS[int(np.argmin(costs))]
     return limits
 
 
-def _h0(counts: np.ndarray) -> float:
-    """Bits to code symbols with these counts under their own order-0 model."""
+def _coded_bits(counts: np.ndarray) -> float:
+    """Estimated bits of one byte stream with these symbol counts: order-0 entropy
+    plus the frequency table, or raw bytes when that is cheaper (small streams)."""
     c = counts[counts > 0].astype(np.float64)
-    return float((c * np.log2(c.sum() / c)).sum())
+    n = c.sum()
+    return min(8.0 * n, float((c * np.log2(n / c)).sum()) + 12.0 * len(c) + 16.0)
 
 
 def _number_bits(values: np.ndarray) -> float:
@@ -261,9 +263,9 @@ def _number_bits(values: np.ndarray) -> float:
     if not len(values):
         return 0.0
     nplanes = max(1, (int(values.max()).bit_length() + 7) // 8)
-    planes = sum(_h0(np.bincount((values >> (8 * k)) & 0xFF)) for k in range(nplanes))
+    planes = sum(_coded_bits(np.bincount((values >> (8 * k)) & 0xFF)) for k in range(nplanes))
     _, counts = np.unique(values, return_counts=True)
-    return min(planes, _h0(counts) + 16.0 * len(counts))
+    return min(planes, _coded_bits(counts) + 16.0 * len(counts))
 
 
 def write_columns(tok: Tokens, types: np.ndarray, delta: np.ndarray, sink: StreamSink) -> None:
