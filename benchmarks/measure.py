@@ -50,6 +50,10 @@ def _wait_with_timeout(proc: subprocess.Popen, timeout: float) -> tuple[int, int
     timer.start()
     try:
         _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:  # Ctrl-C: the worker has its own session and would live on
+        kill()
+        os.wait4(proc.pid, 0)
+        raise
     finally:
         timer.cancel()
     proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
@@ -70,7 +74,7 @@ def run_step(codec_key: str, op: str, inputs: Sequence[Path], outdir: Path,
             proc = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.worker", str(req), str(res)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                env=child_env(), start_new_session=True)
+                env={**child_env(), "TMPDIR": tmp}, start_new_session=True)
             status, tree_rss, timed_out = _wait_with_timeout(proc, timeout)
         stderr = err_path.read_text("utf-8", "replace")
         if timed_out:

@@ -133,7 +133,7 @@ def select_sources(args: argparse.Namespace) -> list[DatasetSource]:
 def new_row(codec: Codec) -> Row:
     return {"codec": codec.key, "label": codec.label, "is_anchor": codec.is_anchor,
             "threads": codec.threads, "status": "pending", "error": "", "notes": "",
-            "comp_s_runs": [], "decomp_s_runs": [], "comp_rss_kb_runs": [],
+            "compressed_bytes_runs": [], "comp_s_runs": [], "decomp_s_runs": [], "comp_rss_kb_runs": [],
             "decomp_rss_kb_runs": [], "byte_exact": None, "runs": 0}
 
 
@@ -142,17 +142,18 @@ def _note(row: Row, text: str) -> None:
         row["notes"] = (row["notes"] + "; " if row["notes"] else "") + text
 
 
-def _fail(row: Row, stage: str, error: str) -> None:
+def _fail(row: Row, stage: str, error: str) -> bool:
+    """Record a failed call; returns False for ``measure_once``."""
     if row["runs"]:  # a failed repeat keeps the figures of the runs that worked
         _note(row, f"run {row['runs'] + 1} failed in {stage}: {error}")
-        row["status"] = "ok"
-        return
-    row["status"] = "failed"
-    row["error"] = f"{stage}: {error}"
+    else:
+        row["status"] = "failed"
+        row["error"] = f"{stage}: {error}"
+    return False
 
 
 def measure_once(codec: Codec, dataset: Dataset, run_dir: Path, timeout: float, row: Row,
-                 first: bool) -> None:
+                 first: bool) -> bool:
     """One compress -> decompress -> md5 round trip; figures appended to ``row``."""
     n = len(dataset.files)
     comp = run_step(codec.key, "compress", dataset.files, run_dir / "archive", n, timeout)
@@ -169,7 +170,8 @@ def measure_once(codec: Codec, dataset: Dataset, run_dir: Path, timeout: float, 
                    notes="; ".join(dict.fromkeys(x for x in (comp.notes, dec.notes) if x)))
         row["streams_reported"] = _streams(codec, comp.paths, row)
     elif sum(sizes.values()) != row["compressed_bytes"]:
-        _note(row, "size varies between runs")
+        _note(row, "size varies between runs (see compressed_bytes_runs)")
+    row["compressed_bytes_runs"].append(sum(sizes.values()))
     row["byte_exact"] = bool(row["byte_exact"]) and exact
     row["comp_s_runs"].append(comp.wall_s)
     row["decomp_s_runs"].append(dec.wall_s)
@@ -177,6 +179,7 @@ def measure_once(codec: Codec, dataset: Dataset, run_dir: Path, timeout: float, 
     row["decomp_rss_kb_runs"].append(dec.peak_rss_kb)
     row["runs"] += 1
     row["status"] = "ok"
+    return True
 
 
 def _streams(codec: Codec, archives: Sequence[Path], row: Row) -> dict[str, int] | None:
@@ -263,15 +266,17 @@ def measure_and_log(codec: Codec, dataset: Dataset, work: Path, run: int,
                     args: argparse.Namespace, row: Row) -> None:
     run_dir = work / "runs" / dataset.name / codec.key / f"run{run + 1}"
     shutil.rmtree(run_dir, ignore_errors=True)
-    measure_once(codec, dataset, run_dir, args.timeout, row, first=(run == 0))
+    ok = measure_once(codec, dataset, run_dir, args.timeout, row, first=(run == 0))
     if not args.keep_archives:
         shutil.rmtree(run_dir, ignore_errors=True)
-    if row["status"] == "failed":
-        log(f"    {codec.label:<44} FAILED {row['error'][:160]}")
+    if not ok:
+        error = row["error"] or row["notes"].rsplit("; ", 1)[-1]
+        log(f"    {codec.label:<44} run {run + 1} FAILED {error[:160]}")
         return
-    bpb = 8 * row["compressed_bytes"] / dataset.bases if dataset.bases else 0
     exact = "exact" if row["byte_exact"] else "NOT EXACT"
-    log(f"    {codec.label:<44} run {run + 1}: {row['compressed_bytes']:>10,d} B "
+    size = row["compressed_bytes_runs"][-1]
+    bpb = 8 * size / dataset.bases if dataset.bases else 0
+    log(f"    {codec.label:<44} run {run + 1}: {size:>10,d} B "
         f"{bpb:6.3f} bits/base  comp {row['comp_s_runs'][-1]:7.2f} s  "
         f"decomp {row['decomp_s_runs'][-1]:7.2f} s  {exact}")
 
@@ -341,6 +346,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     for note in skipped:
         log(f"  skipped {note['codec']}: {note['reason']}")
     results = new_results(args, argv, codecs, skipped)
+    try:
+        elapsed = run_all(args, sources, codecs, work, out, results)
+    except KeyboardInterrupt:
+        log(f"interrupted; results of the finished datasets are in {out}")
+        return 130
+    write_outputs(results, out, plots=not args.no_plots)
+    log(f"done in {elapsed / 60:.1f} min: {out / 'results.md'}")
+    return 0
+
+
+def run_all(args: argparse.Namespace, sources: Sequence[DatasetSource],
+            codecs: Sequence[Codec], work: Path, out: Path, results: dict[str, Any]) -> float:
+    """Measure every dataset; returns the elapsed seconds."""
     datasets = prepare_all(sources, work, args.max_reads)
     budget = Budget(args.budget_min * 60, sum(d.raw_bytes for d in datasets) / MB)
     for index, dataset in enumerate(datasets):
@@ -350,9 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["datasets"].append({**dataset.describe(), "rows": rows})
         results["elapsed_s"] = budget.elapsed()
         write_outputs(results, out, plots=False)  # partial results survive an interruption
-    write_outputs(results, out, plots=not args.no_plots)
-    log(f"done in {budget.elapsed() / 60:.1f} min: {out / 'results.md'}")
-    return 0
+    return budget.elapsed()
 
 
 def list_and_exit(sources: Sequence[DatasetSource], codecs: Sequence[Codec],

@@ -54,9 +54,20 @@ def _names_codec():
 
 
 def _encode_names(names: list[bytes], mates_of: list[bytes] | None) -> tuple[bytes, CodecId]:
+    """Tokenised names, checked by decoding them; plain lzma is the escape path.
+
+    The tokeniser falls back to plain lzma by itself when that is smaller; the
+    check here guards against any input it mishandles (never lose a file over
+    a name), at the cost of one extra decode of a small stream.
+    """
     codec = _names_codec()
-    if codec is not None:  # the tokeniser falls back to plain lzma by itself when that is smaller
-        return codec[0](names, mates_of), CodecId.NAME_TOK
+    if codec is not None:
+        try:
+            payload = codec[0](names, mates_of)
+            if codec[1](payload, len(names), mates_of) == names:
+                return payload, CodecId.NAME_TOK
+        except Exception:  # noqa: BLE001 - any tokeniser failure takes the escape path
+            pass
     return names_fallback.encode_names_plain(names), CodecId.LZMA
 
 

@@ -230,7 +230,7 @@ def check_alphabet(alphabet: Alphabet, seqs, what: str, *, ignore: str = "") -> 
         raise InputError(f"{what}: no sequence characters")
     valid = sum(alphabet.valid_fraction(s) * len(s) for s in seqs) / total
     guessed = guess_alphabet(seqs)
-    if valid < 0.95 or (alphabet.name == "protein" and guessed == "dna" and total >= 20):
+    if valid < 0.95 or (alphabet.name == "protein" and guessed == "dna" and total >= 12):
         raise AlphabetMismatchError(
             f"{what}: sequences look like {guessed}, not {alphabet.name} "
             f"({100 * valid:.0f}% of characters are valid {alphabet.name} symbols)")

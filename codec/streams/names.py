@@ -44,6 +44,7 @@ class StreamMethod(IntEnum):
     CONST = 1    # one byte, repeated raw_len times
     LZMA = 2     # raw LZMA2, dictionary sized from raw_len
     ARITH0 = 3   # static order-0 model (alphabet + frequencies), range coded
+    RUNS = 4     # (byte, uvarint run length - 1) pairs
 
 
 NAME_BYTES_PER_RECORD = 4096     # decoded bytes allowed per name, beyond the expansion bound
@@ -179,11 +180,16 @@ def pack_stream(data: bytes) -> bytes:
     if data and data.count(data[:1]) == len(data):
         return bytes([StreamMethod.CONST]) + data[:1]
     best = bytes([StreamMethod.RAW]) + data
-    if len(data) >= 8:
-        for method, body in ((StreamMethod.ARITH0, _arith0_pack(data)),
-                             (StreamMethod.LZMA, _lzma_pack(data))):
-            packed = bytes([method]) + encode_uvarint(len(body)) + body
-            best = packed if len(packed) < len(best) else best
+    if len(data) < 8:
+        return best
+    coders = ((StreamMethod.RUNS, _runs_pack), (StreamMethod.ARITH0, _arith0_pack),
+              (StreamMethod.LZMA, _lzma_pack))
+    for method, coder in coders:
+        if method == StreamMethod.LZMA and len(best) <= 16 + len(data) // 64:
+            break  # already under 1/8 bit a byte: lzma is slow and could win only a few bytes
+        body = coder(data)
+        if body is not None and len(body) + 2 < len(best):
+            best = min(best, bytes([method]) + encode_uvarint(len(body)) + body, key=len)
     return best
 
 
@@ -200,6 +206,8 @@ def unpack_stream(reader: Reader, size: int) -> bytes:
         return _lzma_unpack(body, size)
     if method == StreamMethod.ARITH0:
         return _arith0_unpack(body, size)
+    if method == StreamMethod.RUNS:
+        return _runs_unpack(body, size)
     raise FormatError(f"unknown stream method {method}", at)
 
 
@@ -226,6 +234,8 @@ def _lzma_unpack(body: bytes, raw_len: int) -> bytes:
 def _lzma_fallback(joined: bytes, best_len: int) -> bytes | None:
     """LZMA of the joined names, computed only when a sample says it could win."""
     sample_len = 1 << 16
+    if best_len * 24 < len(joined):
+        return None  # lzma does not reach 24:1 on names that tokenise this well
     if len(joined) > 4 * sample_len:
         cut = joined.rfind(b"\n", 0, sample_len) + 1 or sample_len
         estimate = len(_lzma_pack(joined[:cut])) * len(joined) / cut
@@ -233,6 +243,28 @@ def _lzma_fallback(joined: bytes, best_len: int) -> bytes | None:
             return None
     packed = bytes([NameMethod.LZMA]) + encode_uvarint(len(joined)) + _lzma_pack(joined)
     return packed if len(packed) < best_len else None
+
+
+def _runs_pack(data: bytes) -> bytes | None:
+    """Run-length form, only tried for streams with few runs (near-constant type columns)."""
+    symbols = np.frombuffer(data, dtype=np.uint8)
+    starts = np.flatnonzero(np.diff(symbols, prepend=np.int16(-1)))
+    if len(starts) * 16 > len(symbols):
+        return None
+    runs = np.diff(starts, append=len(symbols))
+    return b"".join(bytes([symbols[s]]) + encode_uvarint(int(n) - 1) for s, n in zip(starts, runs))
+
+
+def _runs_unpack(body: bytes, size: int) -> bytes:
+    reader, parts, left = Reader(body), [], size
+    while reader.remaining():
+        symbol = reader.take(1)
+        run = reader.uvarint(left - 1) + 1
+        parts.append(symbol * run)
+        left -= run
+    if left:
+        raise FormatError("run-length stream shorter than declared")
+    return b"".join(parts)
 
 
 def _arith0_pack(data: bytes) -> bytes:

@@ -28,7 +28,9 @@ MAX_DIGITS = 18          # longer digit runs are strings, so values and deltas f
 DELTA_LIMITS = (0, 1 << 8, 1 << 16, 1 << 32, 1 << 62)  # per-column bounds the encoder tries
 _POW10 = 10 ** np.arange(MAX_DIGITS + 1, dtype=np.int64)
 MAX_VALUE = int(_POW10[MAX_DIGITS]) - 1
-_ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+# _PLACE[n][k]: weight of digit k in an n-digit chunk (10**(n-1-k), 0 beyond the chunk)
+_PLACE = np.array([[10 ** (n - 1 - k) if k < n else 0 for k in range(8)] for n in range(9)], dtype=np.int64)
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)  # masks by length
 
 
 class Tok(IntEnum):
@@ -116,6 +118,7 @@ class Tokens:
     is_num: np.ndarray   # per token: all digits and at most MAX_DIGITS long
     natural: np.ndarray  # per token: a number printed without leading zeros
     value: np.ndarray    # per token: the number (0 for strings)
+    key: np.ndarray      # per token: its first (up to) 8 bytes as a little-endian u64
 
 
 def tokenise(joined: bytes, count: int) -> Tokens:
@@ -146,22 +149,28 @@ def tokenise(joined: bytes, count: int) -> Tokens:
 
 def _with_numbers(buf: np.ndarray, words: np.ndarray, ntok: np.ndarray, start: np.ndarray,
                   length: np.ndarray, name: np.ndarray, col: np.ndarray) -> Tokens:
-    """Add the numeric reading of all-digit tokens."""
-    has_alpha = np.logical_or.reduceat(_ALPHA[buf], start) if len(start) else start.astype(bool)
-    is_num = _DIGIT[buf[start]] & ~has_alpha & (length <= MAX_DIGITS)
-    idx = np.flatnonzero(is_num)
+    """Add the numeric reading of all-digit tokens, 8 digits per step."""
+    key = words[start] & _LOW_BYTES[np.minimum(length, 8)]
+    cand = np.flatnonzero(_DIGIT[buf[start]] & (length <= MAX_DIGITS))
     value = np.zeros(len(start), dtype=np.int64)
-    v = np.zeros(len(idx), dtype=np.int64)
-    live, s, n = np.arange(len(idx)), start[idx], length[idx]
-    for k in range(MAX_DIGITS):
-        live = live[n[live] > k]
-        if not len(live):
+    v = np.zeros(len(cand), dtype=np.int64)
+    ok = np.ones(len(cand), dtype=bool)
+    for k in range(0, MAX_DIGITS, 8):
+        sub = np.flatnonzero(length[cand] > k)
+        if not len(sub):
             break
-        v[live] = v[live] * 10 + buf[s[live] + k] - 48
-    value[idx] = v
+        rest = np.minimum(length[cand[sub]] - k, 8)
+        chunk = (words[start[cand[sub]] + k] & _LOW_BYTES[rest]).view(np.uint8).reshape(-1, 8)
+        digits = chunk.astype(np.int64) - 48
+        inside = np.arange(8) < rest[:, None]
+        ok[sub] &= ((digits >= 0) & (digits <= 9) | ~inside).all(axis=1)
+        v[sub] = v[sub] * _POW10[rest] + (np.where(inside, digits, 0) * _PLACE[rest]).sum(axis=1)
+    is_num = np.zeros(len(start), dtype=bool)
+    is_num[cand[ok]] = True
+    value[cand[ok]] = v[ok]
     natural = is_num & ((length == 1) | (buf[start] != 48))
     return Tokens(buf, words, ntok, np.cumsum(ntok) - ntok, start, length, name, col,
-                  is_num, natural, value)
+                  is_num, natural, value, key)
 
 
 def reference_tokens(tok: Tokens, ref: Tokens, ref_name: np.ndarray) -> np.ndarray:
@@ -176,45 +185,39 @@ def reference_tokens(tok: Tokens, ref: Tokens, ref_name: np.ndarray) -> np.ndarr
     return np.where(ok, ref.first[rn] + tok.col, -1)
 
 
-def _equal(a: Tokens, ia: np.ndarray, b: Tokens, ib: np.ndarray) -> np.ndarray:
-    """Whether token ``a[ia]`` has the bytes of the same-length token ``b[ib]``, 8 at a time."""
-    length, sa, sb = a.length[ia], a.start[ia], b.start[ib]
-    equal = np.ones(len(ia), dtype=bool)
-    live = np.arange(len(ia))
-    k = 0
+def _same_bytes(a: Tokens, ia: np.ndarray, b: Tokens, ib: np.ndarray) -> np.ndarray:
+    """Whether token ``a[ia]`` equals token ``b[ib]``: length and first 8 bytes at once,
+    then 8 bytes at a time for the few longer tokens still equal."""
+    length = a.length[ia]
+    equal = (length == b.length[ib]) & (a.key[ia] == b.key[ib])
+    live = np.flatnonzero(equal & (length > 8))
+    sa, sb, k = a.start[ia[live]], b.start[ib[live]], 8
     while len(live):
         rest = length[live] - k
-        shift = (np.minimum(rest, 7) * 8).astype(np.uint64)
-        mask = np.where(rest >= 8, _ALL_ONES, (np.uint64(1) << shift) - np.uint64(1))
-        equal[live] = ((a.words[sa[live] + k] ^ b.words[sb[live] + k]) & mask) == 0
-        live = live[(rest > 8) & equal[live]]
-        k += 8
+        mask = _LOW_BYTES[np.minimum(rest, 8)]
+        same = ((a.words[sa + k] ^ b.words[sb + k]) & mask) == 0
+        equal[live] = same
+        more = same & (rest > 8)
+        live, sa, sb, k = live[more], sa[more], sb[more], k + 8
     return equal
-
-
-def _last_number(tok: Tokens) -> np.ndarray:
-    """Per token: the previous all-digit token of the same name, or -1."""
-    idx = np.where(tok.is_num, np.arange(len(tok.start)), -1)
-    last = np.concatenate(([-1], np.maximum.accumulate(idx)[:-1])) if len(idx) else idx
-    return np.where((last >= 0) & (tok.name[np.maximum(last, 0)] == tok.name), last, -1)
 
 
 def classify(tok: Tokens, ref: Tokens, ridx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Choose each token's type against its reference; returns (types, deltas)."""
-    types = np.full(len(tok.start), Tok.STR, dtype=np.uint8)
-    types[tok.is_num & tok.natural] = Tok.NUM
-    types[tok.is_num & ~tok.natural] = Tok.NUM0
+    types = np.where(tok.is_num, np.where(tok.natural, Tok.NUM, Tok.NUM0), Tok.STR).astype(np.uint8)
     has = np.flatnonzero(ridx >= 0)
     r = ridx[has]
-    same_len = tok.length[has] == ref.length[r]
-    cand, rc = has[same_len], r[same_len]
-    types[cand[_equal(tok, cand, ref, rc)]] = Tok.MATCH
-    last = _last_number(tok)
-    dup = np.flatnonzero(tok.is_num & (types != Tok.MATCH) & (last >= 0))
-    lt = last[dup]
-    types[dup[(tok.value[lt] == tok.value[dup]) & (tok.length[lt] == tok.length[dup])]] = Tok.DUP
-    keep = ((types[has] == Tok.NUM) | (types[has] == Tok.NUM0)) & ref.is_num[r]
+    match = _same_bytes(tok, has, ref, r)
+    types[has[match]] = Tok.MATCH
+    num = np.flatnonzero(tok.is_num)
+    prev = num[:-1]
+    dup = num[1:][(tok.name[prev] == tok.name[num[1:]]) & (tok.value[prev] == tok.value[num[1:]])
+                  & (tok.length[prev] == tok.length[num[1:]])]
+    types[dup[types[dup] != Tok.MATCH]] = Tok.DUP
+    keep = ~match & tok.is_num[has]
     h, rr = has[keep], r[keep]
+    keep = ref.is_num[rr] & (types[h] != Tok.DUP)
+    h, rr = h[keep], rr[keep]
     d = tok.value[h] - ref.value[rr]
     ok = (d >= 0) & (tok.natural[h] | (tok.length[h] == ref.length[rr]))
     h, d = h[ok], d[ok]
@@ -543,11 +546,27 @@ def _materialise(count: int, ntok: np.ndarray, columns: list[_Column], pool: _Po
     digits = (np.repeat(c.value[num], w) // _POW10[np.cumsum(exponent)]) % 10 + 48
     start = c.sstart.copy()
     start[num] = pool.add(digits.astype(np.uint8)) + np.cumsum(w) - w
-    newline = pool.add(np.array([10], dtype=np.uint8))
+    newline = pool.add(np.array([10, 0, 0, 0, 0, 0, 0, 0, 0], dtype=np.uint8))  # + word padding
     slot = np.cumsum(ntok + 1) - (ntok + 1)
     starts = np.full(len(length) + count, newline, dtype=np.int64)
     lengths = np.ones(len(length) + count, dtype=np.int64)
     dest = slot[c.name] + c.col
     starts[dest], lengths[dest] = start, length
-    body = gather(np.concatenate(pool.parts), starts, lengths)
-    return body.tobytes().split(b"\n")[:-1]
+    return _concat(np.concatenate(pool.parts), starts, lengths).tobytes().split(b"\n")[:-1]
+
+
+def _concat(pool: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``concatenate([pool[s:s + n] ...])`` moving 8 bytes per step: each piece becomes
+    rows of 8 bytes, and a (rows, 8) mask keeps the bytes inside the piece.
+    ``pool`` must end with 8 spare bytes."""
+    chunks = (lengths + 7) // 8
+    words = np.ndarray((len(pool) - 7,), dtype="<u8", buffer=pool, strides=(1,))
+    if len(chunks) and chunks.max() <= 1:
+        keep = chunks == 1
+        src, rest = starts[keep], lengths[keep]
+    else:
+        piece = np.repeat(np.arange(len(chunks)), chunks)
+        offset = 8 * (np.arange(len(piece)) - np.repeat(np.cumsum(chunks) - chunks, chunks))
+        src, rest = starts[piece] + offset, lengths[piece] - offset
+    rows = words[src].view(np.uint8).reshape(-1, 8)
+    return rows[np.arange(8) < rest[:, None]]

@@ -4,7 +4,7 @@ The fqzcomp_qual family of contexts, with batch-adaptive counts and a
 three-level backoff chain (see :mod:`codec.streams.tables`). This is the
 baseline the LSTM quality model must beat and the fallback it keeps.
 
-Payload: ``u8 version, u8 pos_shift, u8 beta_lo, u8 beta_mid, u8 beta_full,
+Payload: ``u8 version, u8 pos_shift, uvarint beta_lo, beta_mid, beta_full,
 uvarint segment`` then the range-coded words.
 """
 
@@ -24,7 +24,7 @@ N_POS = 16
 N_CHG = 8
 N_Q2 = 12
 SEGMENT = 4096
-BETAS = (16, 32, 32)  # beta_lo, beta_mid, beta_full in sixteenths of a count
+BETAS = (16, 1024, 1024)  # beta_lo, beta_mid, beta_full in sixteenths of a count
 _CHG_BUCKET = np.minimum(np.array([0, 1, 2, 3, 4, 4, 5, 5, 5] + [6] * 7 + [7] * 48, dtype=np.int64), 7)
 
 
@@ -134,7 +134,7 @@ def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, 
                      n_symbols: int, level: int = 5) -> bytes:
     """Range-code quality symbols (indices into the block's sorted alphabet)."""
     shift = pos_shift_for(lengths)
-    header = bytes([VERSION, shift, *BETAS]) + encode_uvarint(SEGMENT)
+    header = bytes([VERSION, shift]) + b"".join(encode_uvarint(b) for b in (*BETAS, SEGMENT))
     model = QualCtxModel(n_symbols, bases, mate, shift, BETAS)
     enc = StepEncoder()
     run(model, make_rows(lengths, SEGMENT), quals, enc, None)
@@ -145,11 +145,12 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
                      n_symbols: int) -> np.ndarray:
     """Inverse of :func:`encode_qualities`."""
     r = Reader(payload)
-    version, shift, *betas = r.take(5)
+    version, shift = r.take(2)
     if version != VERSION:
         raise FormatError(f"unknown quality-context payload version {version}")
+    betas = [r.uvarint(limit=1 << 20) for _ in range(3)]
     segment = r.uvarint(limit=1 << 30)
-    if segment == 0 or shift > 40:
+    if segment == 0 or shift > 40 or min(betas) == 0:
         raise FormatError("bad quality-context parameters")
     out = np.zeros(int(lengths.sum()), dtype=np.uint8)
     model = QualCtxModel(n_symbols, bases, mate, shift, tuple(betas))

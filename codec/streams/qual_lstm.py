@@ -89,7 +89,7 @@ def _check_inputs(lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray) -> t
 
 
 def fit_model(quals: np.ndarray, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, level: int,
-              seed: int = 0) -> Predictor:
+              seed: int = 0, work: float | None = None) -> Predictor:
     """Fit a float predictor on a sample of rows (deterministic work, seeded)."""
     cfg = PredictorConfig(n_symbols=k, input_vocab=qual_vocab(k), embed=EMBED, hidden=HIDDEN, layers=1)
     torch.manual_seed(seed)
@@ -97,8 +97,9 @@ def fit_model(quals: np.ndarray, rows: dict[str, np.ndarray], bases: np.ndarray,
     x_all = all_features(quals, k, rows["flat"], rows["len"], rows["pos0"], rows["read_start"],
                          rows["read_len"], rows["mate"], bases)
     n = len(quals)
-    per, lo, hi = _WORK[min(max(level, 2), 9)]
-    work = min(max(per * n, lo), hi, 4.0 * n)  # tiny blocks: at most ~4 epochs
+    if work is None:
+        per, lo, hi = _WORK[min(max(level, 2), 9)]
+        work = min(max(per * n, lo), hi, 4.0 * n)  # tiny blocks: at most ~4 epochs
     win = int(min(WINDOW, rows["len"].max()))
     steps = max(1, int(work // (BATCH * win)))
     rng = np.random.default_rng(seed)

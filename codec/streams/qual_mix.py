@@ -1,0 +1,232 @@
+"""Quality codec mixing the integer-exact LSTM with the context model (``CodecId.QUAL_MIX``).
+
+Both models run in lock-step over the same rows in the same order on encoder
+and decoder: the LSTM of :mod:`codec.streams.qual_lstm` (fitted per block on a
+capped, deterministic sample, quantised, stored in the payload) and the
+batch-adaptive context model :class:`~codec.streams.qual_ctx.QualCtxModel`.
+At every step each row's two integer tables are mixed linearly::
+
+    f[s] = 1 + (w * fl[s] + (2**16 - w) * fc[s]) >> 16
+
+where ``fl`` (the LSTM table, total 2**20) and ``fc`` (the context table,
+total 2**20 + O(K)) are both integers and ``w`` (Q16, 0..2**16) is a weight
+chosen by a small mixing context (position bucket x mate x q1 bucket). After the
+symbol ``s`` is known, the weight moves along the gradient of the code length
+of the mixture, in integers only::
+
+    pm = (w * fl[s] + (2**16 - w) * fc[s]) >> 16
+    w += (((fl[s] - fc[s]) << 16) // (pm + 1)) >> lr_shift      (clamped to 0..2**16)
+
+(``//`` floors, ``>>`` is arithmetic), so the weights and every table are
+bit-identical on any machine. Mixing is never much worse than the better of the
+two models and is usually well below both.
+
+Payload (little-endian)::
+
+    u8      version (1)
+    u8      mode: 0 = nothing coded (no symbols, or K == 1), 1 = mixed
+    -- mode 1 only --
+    uvarint K (must equal n_symbols)
+    uvarint seg_len (rows hold at most this many symbols of one read)
+    uvarint chunk (rows advanced together; rows are coded chunk by chunk)
+    u8      ctx pos_shift, u8 beta_lo, u8 beta_mid, u8 beta_full (context model)
+    u8      lr_shift (mixer learning rate 2**-lr_shift), u8 w0 (initial weight, in 1/256)
+    blob    quantised LSTM (uvarint length + QuantModel.to_bytes())
+    u32     crc32 of the decoded quality symbols (uint8)
+    rest    range-coded words ('<u4'), symbols in chunk, step, row order
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numba as nb
+import numpy as np
+
+from ..entropy.coder import StepDecoder, StepEncoder
+from ..errors import FormatError
+from ..model.features import (gather_symbols, qual_vocab, scatter_symbols, step_advance,
+                              step_features)
+from ..model.intexact import IntPredictor
+from ..model.quantize import QuantModel, quantize
+from ..varint import Reader, blob, encode_uvarint
+from . import qual_ctx
+from .qual_lstm import _check_inputs, _rows, _seg_len, _single_thread, fit_model
+
+VERSION = 1
+MODE_EMPTY = 0
+MODE_MIX = 1
+CHUNK = 4096
+LR_SHIFT = 5
+W0 = 128          # initial weight in 1/256 (0.5)
+W_ONE = 1 << 16
+N_MIX_POS = 16
+N_MIX_Q = 4
+# fitting work per level in symbol-steps: (per input symbol, minimum, maximum)
+WORK = {2: (0.1, 1e5, 2e5), 3: (0.15, 1.5e5, 3e5), 4: (0.2, 2e5, 4e5), 5: (0.25, 2.5e5, 5e5),
+        6: (0.5, 5e5, 2e6), 7: (1.0, 1e6, 4e6), 8: (2.0, 1.5e6, 1.6e7), 9: (4.0, 2e6, 4e7)}
+_NJ = dict(nogil=True, cache=True, fastmath=False, error_model="numpy")
+
+
+@nb.njit(**_NJ)
+def mix_tables(t, n, pos0, mate, q1, k, pshift, w, fl, fc, mctx, out):
+    """Mixed tables ``out[:n]`` (float64 holding integers) and each row's mixing context."""
+    kq = k + 1
+    for r in range(n):
+        pb = min((pos0[r] + t) >> pshift, N_MIX_POS - 1)
+        qb = (q1[r] * N_MIX_Q) // kq
+        m = ((pb * 2 + mate[r]) * N_MIX_Q) + qb
+        mctx[r] = m
+        wl = w[m]
+        wc = W_ONE - wl
+        for s in range(k):
+            out[r, s] = np.float64(1 + ((wl * fl[r, s] + wc * fc[r, s]) >> 16))
+
+
+@nb.njit(**_NJ)
+def mix_update(n, sym, mctx, w, fl, fc, lr_shift):
+    """Move each used weight along the code-length gradient of the mixture (integers only)."""
+    for r in range(n):
+        s = sym[r]
+        m = mctx[r]
+        wl = w[m]
+        a = fl[r, s]
+        b = fc[r, s]
+        pm = (wl * a + (W_ONE - wl) * b) >> 16
+        g = ((a - b) << 16) // (pm + 1)
+        wl += g >> lr_shift
+        w[m] = min(max(wl, 0), W_ONE)
+
+
+def _n_mix(k: int) -> int:
+    return N_MIX_POS * 2 * N_MIX_Q
+
+
+def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, chunk: int,
+         ctx_shift: int, betas: tuple[int, int, int], lr_shift: int, w0: int, quals: np.ndarray,
+         coder: StepEncoder | StepDecoder) -> None:
+    """Shared encode/decode loop: chunk by chunk, step by step, one coder call per step."""
+    offsets = ip.offsets
+    nrows = len(rows["len"])
+    encoding = isinstance(coder, StepEncoder)
+    ctx = qual_ctx.QualCtxModel(k, bases, rows["mate"], ctx_shift, betas)
+    w = np.full(_n_mix(k), w0 << 8, dtype=np.int64)
+    pshift = qual_ctx.pos_shift_for(rows["read_len"]) if nrows else 0
+    for c0 in range(0, nrows, chunk):
+        sl = slice(c0, min(nrows, c0 + chunk))
+        rlen = rows["len"][sl]
+        m = len(rlen)
+        steps = int(rlen[0]) if m else 0
+        counts = np.searchsorted(-rlen, -np.arange(steps), side="left")  # rows with len > t
+        flat, pos0 = rows["flat"][sl], rows["pos0"][sl]
+        rstart, rlen_read, mate = rows["read_start"][sl], rows["read_len"][sl], rows["mate"][sl]
+        ctx.begin_batch(flat, pos0, rlen, np.arange(c0, c0 + m, dtype=np.int64))
+        h, c = ip.initial_state(m)
+        q1 = np.full(m, k, dtype=np.int64)
+        q2 = np.full(m, k, dtype=np.int64)
+        dcnt = np.zeros(m, dtype=np.int64)
+        x = np.empty((m, len(offsets)), dtype=np.int64)
+        fl = np.empty((m, k), dtype=np.int64)
+        fm = np.empty((m, k), dtype=np.float64)
+        mctx = np.empty(m, dtype=np.int64)
+        sym = np.empty(m, dtype=np.int64)
+        for t in range(steps):
+            n = int(counts[t])
+            step_features(t, n, pos0, rstart, rlen_read, mate, bases, q1, q2, dcnt, offsets, x)
+            ip.step_rows(x[:n], h, c, fl)
+            fc, _ = ctx.freqs(t, n)
+            mix_tables(t, n, pos0, mate, q1, k, pshift, w, fl, fc, mctx, fm)
+            if encoding:
+                gather_symbols(t, n, flat, quals, sym)
+                coder.encode(sym[:n], fm[:n])
+            else:
+                sym[:n] = coder.decode(fm[:n])
+                scatter_symbols(t, n, flat, sym, quals)
+            mix_update(n, sym, mctx, w, fl, fc, lr_shift)
+            ctx.advance(t, n, quals)
+            step_advance(t, n, sym, q1, q2, dcnt)
+        ctx.end_batch()
+
+
+def _fit_work(n: int, level: int) -> float:
+    per, lo, hi = WORK[min(max(level, 2), 9)]
+    return min(max(per * n, lo), hi, 4.0 * n)
+
+
+def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
+                     n_symbols: int, level: int = 5) -> bytes:
+    """Compress quality symbols (indices 0..n_symbols-1) of one block."""
+    lengths, bases, mate = _check_inputs(lengths, bases, mate)
+    quals = np.asarray(quals, dtype=np.uint8)
+    if len(quals) != len(bases):
+        raise ValueError("quals and bases disagree")
+    k = int(n_symbols)
+    if len(quals) and int(quals.max()) >= k:
+        raise ValueError("quality symbol out of range")
+    if len(quals) == 0 or k <= 1:
+        return struct.pack("<BB", VERSION, MODE_EMPTY)
+    if k > 255:
+        raise ValueError("at most 255 quality symbols")
+    seg = _seg_len(lengths)
+    rows = _rows(lengths, mate, seg)
+    shift = qual_ctx.pos_shift_for(lengths)
+    betas = qual_ctx.BETAS
+    with _single_thread():
+        model = fit_model(quals, rows, bases, k, level, work=_fit_work(len(quals), level))
+        qm = quantize(model)
+        ip = IntPredictor(qm)
+        enc = StepEncoder()
+        q64 = quals.astype(np.int64)
+        _run(ip, rows, bases, k, CHUNK, shift, betas, LR_SHIFT, W0, q64, enc)
+    head = struct.pack("<BB", VERSION, MODE_MIX) + encode_uvarint(k) + encode_uvarint(seg)
+    head += encode_uvarint(CHUNK) + bytes([shift, *betas, LR_SHIFT, W0])
+    head += blob(qm.to_bytes()) + struct.pack("<I", zlib.crc32(quals.tobytes()))
+    return head + enc.finish()
+
+
+def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
+                     n_symbols: int) -> np.ndarray:
+    """Inverse of :func:`encode_qualities`; returns a flat uint8 array."""
+    lengths, bases, mate = _check_inputs(lengths, bases, mate)
+    k = int(n_symbols)
+    rd = Reader(payload)
+    version, mode = rd.unpack("<BB")
+    if version != VERSION:
+        raise FormatError(f"unknown qual_mix version {version}")
+    total = len(bases)
+    if mode == MODE_EMPTY:
+        if total and k > 1:
+            raise FormatError("qual_mix payload is empty but the block has quality symbols")
+        if rd.remaining():
+            raise FormatError("trailing bytes after empty qual_mix payload")
+        return np.zeros(total, dtype=np.uint8)
+    if mode != MODE_MIX:
+        raise FormatError(f"unknown qual_mix mode {mode}")
+    if rd.uvarint(255) != k:
+        raise FormatError("qual_mix alphabet size does not match the block")
+    seg = rd.uvarint(1 << 40)
+    chunk = rd.uvarint(1 << 20)
+    if seg < 1 or chunk < 1:
+        raise FormatError("qual_mix segment length or chunk is zero")
+    shift, b0, b1, b2, lr_shift, w0 = rd.take(6)
+    if shift > 40 or lr_shift > 30 or w0 > 255:
+        raise FormatError("bad qual_mix parameters")
+    qm = QuantModel.from_bytes(rd.blob(limit=16 << 20))
+    if qm.cfg.n_symbols != k or qm.cfg.input_vocab != qual_vocab(k):
+        raise FormatError("qual_mix model does not fit the quality alphabet")
+    (crc,) = rd.unpack("<I")
+    words = payload[rd.pos:]
+    if len(words) % 4:
+        raise FormatError("qual_mix coded words are not a multiple of 4 bytes")
+    rows = _rows(lengths, mate, seg)
+    quals = np.zeros(total, dtype=np.int64)
+    with _single_thread():
+        ip = IntPredictor(qm)
+        _run(ip, rows, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals, StepDecoder(words))
+    if total and (quals.max() >= k or quals.min() < 0):
+        raise FormatError("qual_mix decoded symbol outside the alphabet")
+    out = quals.astype(np.uint8)
+    if zlib.crc32(out.tobytes()) != crc:
+        raise FormatError("qual_mix decoded symbols fail their crc32 (corrupt payload)")
+    return out
