@@ -244,5 +244,15 @@ def run(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _register_heads() -> None:
+    """The predictor's sibling uses: train, generate, gapfill, classify."""
+    from .heads import classify_group, gapfill_cmd, generate_cmd, train_cmd
+
+    for command in (train_cmd, generate_cmd, gapfill_cmd, classify_group):
+        main.add_command(command)
+
+
+_register_heads()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

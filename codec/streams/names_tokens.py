@@ -85,19 +85,6 @@ _ALPHA = _lut(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _ALNUM = _DIGIT | _ALPHA
 
 
-def gather(pool: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """``concatenate([pool[s:s + n] for s, n in zip(starts, lengths)])``, vectorised."""
-    keep = lengths > 0
-    s, n = starts[keep].astype(np.int64), lengths[keep].astype(np.int64)
-    if not len(n):
-        return pool[:0]
-    step = np.ones(int(n.sum()), dtype=np.int64)
-    offsets = np.cumsum(n) - n
-    step[offsets[1:]] = s[1:] - s[:-1] - n[:-1] + 1
-    step[0] = s[0]
-    return pool[np.cumsum(step)]
-
-
 def digit_count(values: np.ndarray) -> np.ndarray:
     """Decimal digits of non-negative values (0 has one digit)."""
     return 1 + np.searchsorted(_POW10[1:], values, side="right")
@@ -303,7 +290,7 @@ def _write_fields(tok: Tokens, types: np.ndarray, delta: np.ndarray, idx: np.nda
     strings = idx[ty == Tok.STR]
     if len(strings):
         _write_planes(tok.length[strings], sink)
-        sink.put_stream(gather(tok.buf, tok.start[strings], tok.length[strings]).tobytes())
+        sink.put_stream(_concat(tok.buf, tok.start[strings], tok.length[strings]).tobytes())
 
 
 def _write_planes(values: np.ndarray, sink: StreamSink) -> None:
