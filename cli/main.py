@@ -137,13 +137,18 @@ def compress(inputs, output, to_stdout, force, keep, remove, level, block_size, 
                 os.unlink(p)
 
 
+def _strip_gz(name: str) -> str:
+    """The restored file is plain FASTQ, so a '.gz' the input had is dropped from its name."""
+    return name[:-3] if name.endswith(".gz") else name
+
+
 def _default_outputs(archive: str, n_files: int, header_inputs: list[str]) -> list[str]:
-    base = archive[:-len(SUFFIX)] if archive.endswith(SUFFIX) else archive + ".out"
+    base = _strip_gz(archive[:-len(SUFFIX)]) if archive.endswith(SUFFIX) else archive + ".out"
     if n_files == 1:
         return [base]
     directory = os.path.dirname(archive)
     second = header_inputs[1] if len(header_inputs) > 1 and header_inputs[1] != "-" else None
-    return [base, os.path.join(directory, second) if second else base + ".R2"]
+    return [base, os.path.join(directory, _strip_gz(second)) if second else base + ".R2"]
 
 
 def _peek_header(archive: str) -> dict:

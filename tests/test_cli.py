@@ -136,3 +136,11 @@ def test_console_script_runs_as_subprocess(tmp_path):
     out = subprocess.run(exe + ["compress", str(DATA / "bad_no_at.fastq"), "-o", str(tmp_path / "z")],
                          capture_output=True, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert out.returncode == 1 and b"Traceback" not in out.stderr and b"line 5" in out.stderr
+
+
+def test_gzip_input_restores_plain_fastq_name(tmp_path, cli):
+    src = tmp_path / "reads.fastq.gz"
+    src.write_bytes(gzip.compress(SIMPLE.read_bytes()))
+    assert cli("compress", src)[0] == 0
+    assert cli("decompress", tmp_path / "reads.fastq.gz.seqlm")[0] == 0
+    assert (tmp_path / "reads.fastq").read_bytes() == SIMPLE.read_bytes()

@@ -60,6 +60,6 @@ class StepDecoder:
             return np.zeros(0, dtype=np.int32)
         try:
             out = self._dec.decode(_CATEGORICAL, _as_table(freqs))
-        except (ValueError, RuntimeError) as exc:  # constriction reports corrupt data this way
+        except (ValueError, RuntimeError, AssertionError) as exc:  # how constriction reports bad data
             raise FormatError(f"corrupt range-coded data: {exc}") from exc
         return np.asarray(out, dtype=np.int32)

@@ -39,3 +39,4 @@ class CodecId(IntEnum):
     VARINT_LZMA = 9  # LEB128 varints then lzma
     EXC_CTX = 10     # exception list coded with small adaptive models
     BZ2 = 11         # bzip2 (raw stream bytes)
+    QUAL_MIX = 12    # integer-exact LSTM mixed step by step with the QUAL_CTX context model

@@ -58,14 +58,15 @@ VERSION = 1
 MODE_EMPTY = 0
 MODE_MIX = 1
 CHUNK = 4096
-LR_SHIFT = 5
+LR_SHIFT = 7
 W0 = 128          # initial weight in 1/256 (0.5)
 W_ONE = 1 << 16
 N_MIX_POS = 16
 N_MIX_Q = 4
 # fitting work per level in symbol-steps: (per input symbol, minimum, maximum)
+# (level 5 and below: qualities.py uses the context model alone, see its docstring)
 WORK = {2: (0.1, 1e5, 2e5), 3: (0.15, 1.5e5, 3e5), 4: (0.2, 2e5, 4e5), 5: (0.25, 2.5e5, 5e5),
-        6: (0.5, 5e5, 2e6), 7: (1.0, 1e6, 4e6), 8: (2.0, 1.5e6, 1.6e7), 9: (4.0, 2e6, 4e7)}
+        6: (0.75, 7.5e5, 3e6), 7: (1.0, 1e6, 4e6), 8: (2.0, 1.5e6, 1.6e7), 9: (4.0, 2e6, 4e7)}
 _NJ = dict(nogil=True, cache=True, fastmath=False, error_model="numpy")
 
 
@@ -99,20 +100,35 @@ def mix_update(n, sym, mctx, w, fl, fc, lr_shift):
         w[m] = min(max(wl, 0), W_ONE)
 
 
+@nb.njit(**_NJ)
+def ctx_cost(n, sym, fc):
+    """Bits the context model alone would have spent on this step (encoder-side estimate)."""
+    bits = 0.0
+    for r in range(n):
+        tot = 0
+        for s in range(fc.shape[1]):
+            tot += fc[r, s]
+        bits -= np.log2(fc[r, sym[r]] / tot)
+    return bits
+
+
 def _n_mix(k: int) -> int:
     return N_MIX_POS * 2 * N_MIX_Q
 
 
 def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, chunk: int,
          ctx_shift: int, betas: tuple[int, int, int], lr_shift: int, w0: int, quals: np.ndarray,
-         coder: StepEncoder | StepDecoder) -> None:
-    """Shared encode/decode loop: chunk by chunk, step by step, one coder call per step."""
+         coder: StepEncoder | StepDecoder) -> float:
+    """Shared encode/decode loop: chunk by chunk, step by step, one coder call per step.
+
+    Returns (encoder only) an estimate of the bits the context model alone would need."""
     offsets = ip.offsets
     nrows = len(rows["len"])
     encoding = isinstance(coder, StepEncoder)
     ctx = qual_ctx.QualCtxModel(k, bases, rows["mate"], ctx_shift, betas)
     w = np.full(_n_mix(k), w0 << 8, dtype=np.int64)
     pshift = qual_ctx.pos_shift_for(rows["read_len"]) if nrows else 0
+    ctx_bits = 0.0
     for c0 in range(0, nrows, chunk):
         sl = slice(c0, min(nrows, c0 + chunk))
         rlen = rows["len"][sl]
@@ -140,6 +156,7 @@ def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: in
             if encoding:
                 gather_symbols(t, n, flat, quals, sym)
                 coder.encode(sym[:n], fm[:n])
+                ctx_bits += ctx_cost(n, sym, fc)
             else:
                 sym[:n] = coder.decode(fm[:n])
                 scatter_symbols(t, n, flat, sym, quals)
@@ -147,6 +164,7 @@ def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: in
             ctx.advance(t, n, quals)
             step_advance(t, n, sym, q1, q2, dcnt)
         ctx.end_batch()
+    return ctx_bits
 
 
 def _fit_work(n: int, level: int) -> float:
@@ -155,8 +173,14 @@ def _fit_work(n: int, level: int) -> float:
 
 
 def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                     n_symbols: int, level: int = 5) -> bytes:
+                     n_symbols: int, level: int = 7) -> bytes:
     """Compress quality symbols (indices 0..n_symbols-1) of one block."""
+    return encode_with_estimate(quals, lengths, bases, mate, n_symbols, level)[0]
+
+
+def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
+                         n_symbols: int, level: int = 7) -> tuple[bytes, float]:
+    """Payload, and an estimate (bytes) of what the context model alone would have coded."""
     lengths, bases, mate = _check_inputs(lengths, bases, mate)
     quals = np.asarray(quals, dtype=np.uint8)
     if len(quals) != len(bases):
@@ -165,7 +189,7 @@ def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, 
     if len(quals) and int(quals.max()) >= k:
         raise ValueError("quality symbol out of range")
     if len(quals) == 0 or k <= 1:
-        return struct.pack("<BB", VERSION, MODE_EMPTY)
+        return struct.pack("<BB", VERSION, MODE_EMPTY), 0.0
     if k > 255:
         raise ValueError("at most 255 quality symbols")
     seg = _seg_len(lengths)
@@ -178,11 +202,11 @@ def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, 
         ip = IntPredictor(qm)
         enc = StepEncoder()
         q64 = quals.astype(np.int64)
-        _run(ip, rows, bases, k, CHUNK, shift, betas, LR_SHIFT, W0, q64, enc)
+        ctx_bits = _run(ip, rows, bases, k, CHUNK, shift, betas, LR_SHIFT, W0, q64, enc)
     head = struct.pack("<BB", VERSION, MODE_MIX) + encode_uvarint(k) + encode_uvarint(seg)
     head += encode_uvarint(CHUNK) + bytes([shift, *betas, LR_SHIFT, W0])
     head += blob(qm.to_bytes()) + struct.pack("<I", zlib.crc32(quals.tobytes()))
-    return head + enc.finish()
+    return head + enc.finish(), ctx_bits / 8
 
 
 def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
@@ -221,8 +245,11 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
         raise FormatError("qual_mix coded words are not a multiple of 4 bytes")
     rows = _rows(lengths, mate, seg)
     quals = np.zeros(total, dtype=np.int64)
-    with _single_thread():
+    try:
         ip = IntPredictor(qm)
+    except ValueError as exc:
+        raise FormatError(f"qual_mix model fails its bounds: {exc}") from exc
+    with _single_thread():
         _run(ip, rows, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals, StepDecoder(words))
     if total and (quals.max() >= k or quals.min() < 0):
         raise FormatError("qual_mix decoded symbol outside the alphabet")

@@ -1,9 +1,22 @@
 """The QUALITIES stream: the block's quality alphabet, then the best model's payload.
 
 Payload: ``blob alphabet`` (the sorted distinct quality bytes), ``u8 codec_id``,
-then that codec's own payload. One distinct value costs nothing more. The
-encoder runs every available model and keeps the smallest (so a fitted LSTM can
-never make a block worse than the context-model baseline).
+then that codec's own payload. One distinct value costs nothing more.
+
+Which codec codes a block (the decoder reads the id, so this is encoder policy):
+
+* levels up to ``MIX_MIN_LEVEL - 1`` (the default 5 included): QUAL_CTX alone.
+  Measured on this 2-core machine, a per-block LSTM fit that fits the level-5
+  speed budget (< 0.5 M symbol-steps) is too weak to pay for its stored weights
+  (gaiix: mixed 2.229 + 0.085 weights > QUAL_CTX 2.286 bits/qual), and fitting
+  alone runs ~0.25 M symbol-steps/s of CPU.
+* from ``MIX_MIN_LEVEL``: QUAL_MIX (LSTM fitted per block, mixed step by step
+  with the context model). The mixed encoder also estimates what the context
+  model alone would cost; only when that estimate is within 1 % of the mixed
+  payload does it run QUAL_CTX too and keep the smaller, so the stream is never
+  worse than the baseline while the usual case runs a single encoder.
+
+QUAL_LSTM (id 7) is no longer chosen by the encoder but still decodes.
 """
 
 from __future__ import annotations
@@ -14,17 +27,28 @@ import numpy as np
 
 from ..errors import FormatError
 from ..varint import Reader, blob
-from . import qual_ctx
+from . import qual_ctx, qual_lstm, qual_mix
 from .ids import CodecId
 
-Encoder = Callable[..., bytes]
 Decoder = Callable[..., np.ndarray]
+MIX_MIN_LEVEL = 6
 
 
-def _codecs(level: int) -> dict[CodecId, tuple[Encoder, Decoder]]:
-    table: dict[CodecId, tuple[Encoder, Decoder]] = {
-        CodecId.QUAL_CTX: (qual_ctx.encode_qualities, qual_ctx.decode_qualities)}
-    return table
+def _decoders() -> dict[CodecId, Decoder]:
+    return {CodecId.QUAL_CTX: qual_ctx.decode_qualities, CodecId.QUAL_LSTM: qual_lstm.decode_qualities,
+            CodecId.QUAL_MIX: qual_mix.decode_qualities}
+
+
+def _encode_symbols(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
+                    k: int, level: int) -> tuple[bytes, CodecId]:
+    if level < MIX_MIN_LEVEL:
+        return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
+    mixed, ctx_estimate = qual_mix.encode_with_estimate(symbols, lengths, bases, mate, k, level)
+    if ctx_estimate < 1.01 * len(mixed):
+        plain = qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level)
+        if len(plain) <= len(mixed):
+            return plain, CodecId.QUAL_CTX
+    return mixed, CodecId.QUAL_MIX
 
 
 def encode_qualities(qual: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
@@ -37,16 +61,8 @@ def encode_qualities(qual: np.ndarray, lengths: np.ndarray, bases: np.ndarray, m
     lut = np.zeros(256, dtype=np.uint8)
     lut[alphabet] = np.arange(len(alphabet), dtype=np.uint8)
     symbols = lut[qual]
-    candidates = _codecs(level)
-    if level <= 1:
-        candidates = {CodecId.QUAL_CTX: candidates[CodecId.QUAL_CTX]}
-    best: tuple[bytes, CodecId] | None = None
-    for codec_id, (encode, _) in candidates.items():
-        payload = encode(symbols, lengths, bases, mate, len(alphabet), level)
-        if best is None or len(payload) < len(best[0]):
-            best = (payload, codec_id)
-    assert best is not None
-    return head + bytes([best[1]]) + best[0], best[1]
+    payload, codec_id = _encode_symbols(symbols, lengths, bases, mate, len(alphabet), level)
+    return head + bytes([codec_id]) + payload, codec_id
 
 
 def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray) -> np.ndarray:
@@ -61,8 +77,8 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
         if len(alphabet) > 1:
             raise FormatError("constant quality stream with several values")
         return np.full(total, alphabet[0] if len(alphabet) else 33, dtype=np.uint8)
-    codecs = _codecs(9)
-    if codec_id not in codecs:
+    decoders = _decoders()
+    if codec_id not in decoders:
         raise FormatError(f"unknown quality codec id {codec_id}")
-    symbols = codecs[CodecId(codec_id)][1](r.take(r.remaining()), lengths, bases, mate, len(alphabet))
+    symbols = decoders[CodecId(codec_id)](r.take(r.remaining()), lengths, bases, mate, len(alphabet))
     return alphabet[symbols]

@@ -1,0 +1,226 @@
+"""Read-name codec: exact round trips, the choices it should make, and damage handling."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from codec.errors import FormatError
+from codec.streams.names import NameMethod, StreamMethod, decode_names, encode_names, pack_stream, unpack_stream
+from codec.streams.names_tokens import MAX_TOKENS
+from codec.varint import Reader
+
+RAN = {"roundtrips": 0, "damaged": 0}
+
+
+def roundtrip(names: list[bytes], mates: list[bytes] | None = None) -> bytes:
+    payload = encode_names(names, mates)
+    assert decode_names(payload, len(names), mates) == names
+    RAN["roundtrips"] += 1
+    return payload
+
+
+def illumina(n: int, seed: int = 1, read: int = 1) -> list[bytes]:
+    """Casava 1.8 names, sorted by tile then y, random x (what a MiSeq writes)."""
+    rng = np.random.default_rng(seed)
+    tiles = np.sort(rng.integers(1101, 1120, n))
+    ys = np.sort(rng.integers(1000, 30000, n))
+    xs = rng.integers(1000, 29000, n)
+    return [b"M04284:48:000000000-BDYLH:1:%d:%d:%d %d:N:0:ACGT+TTGA" % (t, x, y, read)
+            for t, x, y in zip(tiles, xs, ys)]
+
+
+CASES = {
+    "empty list": [],
+    "one name": [b"read1"],
+    "one empty name": [b""],
+    "empty names": [b"", b"", b""],
+    "empty between": [b"a1", b"", b"a2", b""],
+    "whitespace and CR": [b"r 1\tx\r", b"r 2\tx\r", b" \t\r", b"\r"],
+    "non-ASCII and NUL": [b"\xff\xfe\x00a1", b"\xff\xfe\x00a2", b"\x80\x00\x00", b"\x00"],
+    "leading zeros": [b"x:007", b"x:008", b"x:8", b"x:0009", b"x:10", b"x:0", b"x:00", b"x:000"],
+    "huge digit runs": [b"n" + b"9" * 19, b"n" + b"9" * 18, b"n" + b"1" * 40, b"9" * 18, b"1" * 18 + b"0"],
+    "max values": [b"999999999999999999", b"0", b"999999999999999999", b"000000000000000001"],
+    "token counts differ": [b"A:1:2", b"A:1", b"A:1:2:3:4", b"A", b"", b"A:1:2:3:4:5:6:7"],
+    "many tokens": [b":".join(b"%d" % i for i in range(200)), b"-" * 300, b"-" * 299 + b"a", b"a.b" * 90],
+    "long name": [b"x" * 100_000, b"x" * 100_000 + b"1", b"y" * 5000],
+    "sra": [b"SRR123.%d %d length=%d" % (i, i, 100 + i % 7) for i in range(1, 60)],
+    "sra shuffled": [b"SRR10382244.%d %d length=%d" % (i, i, 20000 - i) for i in (5838, 17304, 21654, 300)],
+    "ont": [b"%s runid=721cb33e read=%d ch=%d start_time=2017-10-21T01:18:%02dZ" % (
+        f"{random.Random(i).getrandbits(128):032x}".encode(), i * 7, i % 512, i % 60) for i in range(40)],
+    "pacbio": [b"m64004_210929_143746/%d/ccs" % z for z in (59900144, 50334373, 103940460, 103940461)],
+    "illumina": illumina(500),
+    "sorted counters": [b"read_%d" % i for i in range(0, 5000, 3)],
+    "big gaps": [b"r.%d" % i for i in range(0, 10**12, 10**9 + 7)],
+    "decreasing": [b"r.%d" % i for i in range(300, 0, -1)],
+    "digits then letters": [b"12ab", b"12ab3", b"1a", b"0x1F", b"007bond"],
+}
+
+
+@pytest.mark.parametrize("names", CASES.values(), ids=CASES.keys())
+def test_roundtrip_cases(names):
+    payload = roundtrip(names)
+    assert payload[0] in set(NameMethod)
+
+
+@pytest.mark.parametrize("names", CASES.values(), ids=CASES.keys())
+def test_roundtrip_cases_against_mates(names):
+    roundtrip(names, names)                                   # identical
+    roundtrip(names, [n + b"/1" for n in names])             # different altogether at the end
+    roundtrip(names, list(reversed(names)))                  # unrelated
+
+
+def test_tail_tokens_are_merged():
+    names = [b".".join(b"%d" % (i + k) for k in range(MAX_TOKENS + 20)) for i in range(50)]
+    roundtrip(names)
+
+
+def test_mate_styles_cost_almost_nothing():
+    r1 = illumina(3000)
+    slash1 = [n.split(b" ")[0] + b"/1" for n in r1]
+    sra1 = [b"SRR123.%d.1" % i for i in range(1, 3001)]
+    pairs = {
+        "identical": (r1, r1),
+        "comment 1:N -> 2:N": (r1, [n.replace(b" 1:N", b" 2:N") for n in r1]),
+        "/1 -> /2": (slash1, [n[:-1] + b"2" for n in slash1]),
+        "SRA .1 -> .2": (sra1, [n[:-1] + b"2" for n in sra1]),
+    }
+    for what, (mates, names) in pairs.items():
+        alone = len(encode_names(mates))
+        paired = len(roundtrip(names, mates))
+        assert paired <= max(40, 0.02 * alone), (what, paired, alone)
+
+
+def test_unrelated_mates_fall_back_to_previous_name():
+    r2 = illumina(2000, seed=5)
+    assert encode_names(r2, illumina(2000, seed=6))[0] == NameMethod.TOKENS
+    roundtrip(r2, illumina(2000, seed=6))
+
+
+def test_illumina_is_cheap_and_lzma_fallback_used_for_repeats():
+    names = illumina(20000)
+    payload = roundtrip(names)
+    assert payload[0] == NameMethod.TOKENS
+    assert len(payload) / len(names) < 2.8          # x is ~14.8 bits of noise, y ~4
+    rng = random.Random(3)
+    pool = [bytes(rng.getrandbits(8) | 1 for _ in range(30)).replace(b"\n", b"") for _ in range(4)]
+    repeats = [pool[rng.randrange(4)] for _ in range(3000)]
+    assert roundtrip(repeats)[0] == NameMethod.LZMA
+
+
+def test_grid_coordinates_use_the_distinct_value_table():
+    rng = np.random.default_rng(2)
+    grid = (1000 + 9.05 * rng.integers(0, 3500, 20000)).astype(int)
+    names = [b"A00111:245:H:1:1101:%d:%d" % (x, 1000 + i // 10) for i, x in enumerate(grid)]
+    assert len(roundtrip(names)) / len(names) < 1.9  # log2(3500) = 11.8 bits, not 15
+
+
+def test_caller_errors():
+    with pytest.raises(ValueError):
+        encode_names([b"a\nb"])
+    with pytest.raises(ValueError):
+        encode_names([b"a"], [b"a", b"b"])
+    with pytest.raises(ValueError):
+        encode_names([b"a"], [b"x\n"])
+    payload = encode_names(illumina(50, read=2), illumina(50, read=1))
+    assert payload[0] == NameMethod.TOKENS_MATE
+    with pytest.raises(FormatError):
+        decode_names(payload, 50)
+
+
+@pytest.mark.parametrize("data", [b"", b"a", b"\x00" * 1000, b"ab" * 500, bytes(range(256)) * 8,
+                                  b"\x01" * 999 + b"\x06", np.random.default_rng(0).integers(0, 4, 5000,
+                                                                                           dtype=np.uint8).tobytes()])
+def test_stream_methods_roundtrip(data):
+    packed = pack_stream(data)
+    assert packed[0] in set(StreamMethod)
+    reader = Reader(packed)
+    assert unpack_stream(reader, len(data)) == data
+    assert reader.remaining() == 0
+
+
+def test_each_stream_method_is_reachable():
+    rng = np.random.default_rng(1)
+    seen = {pack_stream(d)[0] for d in (
+        bytes(rng.integers(0, 256, 50, dtype=np.uint8)),                 # RAW
+        b"\x01" * 100,                                                   # CONST
+        b"\x06" + b"\x01" * 4000,                                        # RUNS
+        bytes(rng.choice(4, 4000, p=[0.7, 0.1, 0.1, 0.1]).astype(np.uint8)),  # ARITH0
+        b"the quick brown fox " * 200)}                                   # LZMA
+    assert seen == set(StreamMethod)
+
+
+printable = st.sampled_from(list(b"0123456789abcXYZ:._-/# \t\r\x00\xff"))
+name_like = st.lists(printable, max_size=25).map(bytes)
+any_name = st.binary(max_size=30).map(lambda b: b.replace(b"\n", b""))
+name_lists = st.lists(st.one_of(name_like, any_name), max_size=25)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name_lists)
+def test_property_roundtrip(names):
+    roundtrip(names)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name_lists, st.data())
+def test_property_roundtrip_with_mates(names, data):
+    edits = st.sampled_from([lambda n: n, lambda n: n + b"/1", lambda n: n.replace(b"2", b"1"),
+                             lambda n: n[:-1], lambda n: b"x" + n])
+    mates = [data.draw(edits)(n) for n in names]
+    roundtrip(names, mates)
+    roundtrip(names, data.draw(st.lists(name_like, min_size=len(names), max_size=len(names))))
+
+
+def damaged(payload: bytes, rng: random.Random, tries: int) -> list[bytes]:
+    out = [payload[:k] for k in range(len(payload)) if len(payload) < 300 or k % 7 == 0]
+    for _ in range(tries):
+        b = bytearray(payload)
+        for _ in range(rng.choice([1, 1, 2, 5])):
+            b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+        out.append(bytes(b))
+    out.extend(bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 40))) for _ in range(tries // 4))
+    return out
+
+
+CORRUPTION = {
+    "illumina": (illumina(60), None),
+    "mates": (illumina(60, read=2), illumina(60)),
+    "sra": (CASES["sra"], None),
+    "mixed": (CASES["token counts differ"] + CASES["leading zeros"] + CASES["ont"][:5], None),
+    "repeats lzma": ([b"abcdefghij%d" % (i % 3) for i in range(300)], None),
+    "raw": ([b"q"], None),
+}
+
+
+@pytest.mark.parametrize("names,mates", CORRUPTION.values(), ids=CORRUPTION.keys())
+def test_damaged_payloads_decode_or_raise_format_error(names, mates):
+    payload = encode_names(names, mates)
+    rng = random.Random(len(payload))
+    for bad in damaged(payload, rng, tries=300):
+        for count in (len(names), len(names) + 1):
+            try:
+                out = decode_names(bad, count, mates if count == len(names) else None)
+            except FormatError:
+                pass
+            else:
+                assert isinstance(out, list) and len(out) == count
+                assert all(isinstance(n, bytes) and b"\n" not in n for n in out)
+            RAN["damaged"] += 1
+
+
+def test_huge_claims_are_refused_quickly():
+    # TOKENS payload claiming 2**40 name bytes / a CONST type stream for a billion names
+    with pytest.raises(FormatError):
+        decode_names(bytes([NameMethod.TOKENS, 2]) + b"\x80\x80\x80\x80\x80\x40", 10)
+    with pytest.raises(FormatError):
+        decode_names(bytes([NameMethod.LZMA]) + b"\xff\xff\xff\xff\x0f" + b"\x00" * 10, 3)
+
+
+def test_cases_ran():
+    """STYLE rule 8: fail loudly if the suites above silently ran nothing."""
+    assert RAN["roundtrips"] > 500 and RAN["damaged"] > 1000, RAN

@@ -1,0 +1,184 @@
+"""The QUALITIES stream: the mixed LSTM + context codec (QUAL_MIX) and the wrapper's choices.
+
+Proves: the numba mixer equals a plain numpy int64 reference, encoder and
+decoder agree, 1 and 2 torch threads give identical bytes, corruption is a
+FormatError, old codec ids keep decoding, and whole files round-trip through
+``codec.compress/decompress`` at levels 1, 5 and 6.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from codec import CodecConfig, compress, decompress
+from codec.errors import FormatError
+from codec.streams import qual_ctx, qual_lstm, qual_mix, qualities
+from codec.streams.ids import CodecId
+from codec.varint import blob
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "illumina-gaiix-q40-ERR127302_R1.fastq.gz"
+
+
+def _fastq_slice(n_reads: int) -> bytes | None:
+    if not DATA.exists():
+        return None
+    with gzip.open(DATA, "rb") as fh:
+        return b"".join(fh.readline() for _ in range(4 * n_reads))
+
+
+def _sample(n_reads: int = 150):
+    raw = _fastq_slice(n_reads)
+    if raw is None:
+        rng = np.random.default_rng(1)
+        lengths = rng.integers(20, 80, n_reads)
+        total = int(lengths.sum())
+        return (rng.integers(0, 7, total).astype(np.uint8), lengths, rng.integers(0, 5, total).astype(np.uint8),
+                np.zeros(n_reads, np.uint8), 7)
+    lines = raw.split(b"\n")
+    seqs, qls = lines[1::4][:n_reads], lines[3::4][:n_reads]
+    allq = np.frombuffer(b"".join(qls), np.uint8)
+    alph = np.unique(allq)
+    lut = np.full(256, 4, np.uint8)
+    lut[np.frombuffer(b"ACGT", np.uint8)] = np.arange(4)
+    return (np.searchsorted(alph, allq).astype(np.uint8), np.array([len(q) for q in qls]),
+            lut[np.frombuffer(b"".join(seqs), np.uint8)], np.zeros(n_reads, np.uint8), len(alph))
+
+
+# ---- the mixer against a plain numpy int64 reference -------------------------------------------
+
+def _ref_mix(t, n, pos0, mate, q1, k, pshift, w, fl, fc):
+    pb = np.minimum((pos0[:n] + t) >> pshift, qual_mix.N_MIX_POS - 1)
+    qb = (q1[:n] * qual_mix.N_MIX_Q) // (k + 1)
+    m = (pb * 2 + mate[:n]) * qual_mix.N_MIX_Q + qb
+    wl = w[m][:, None]
+    out = 1 + ((wl * fl[:n] + (qual_mix.W_ONE - wl) * fc[:n]) >> 16)
+    return out, m
+
+
+def _ref_update(n, sym, m, w, fl, fc, lr_shift):
+    w = w.copy()
+    for r in range(n):  # sequential: rows sharing a context see each other's updates
+        wl = int(w[m[r]])
+        a, b = int(fl[r, sym[r]]), int(fc[r, sym[r]])
+        pm = (wl * a + (qual_mix.W_ONE - wl) * b) >> 16
+        g = ((a - b) << 16) // (pm + 1)  # Python ints: floor division, arithmetic shifts
+        w[m[r]] = min(max(wl + (g >> lr_shift), 0), qual_mix.W_ONE)
+    return w
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mixer_equals_numpy_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    k, n, m_rows = 41, 300, 320
+    fl = rng.integers(1, 1 << 20, (m_rows, k)).astype(np.int64)
+    fc = rng.integers(1, 1 << 20, (m_rows, k)).astype(np.int64)
+    fl[:, 0] = 1  # extremes: one model sure the symbol is impossible
+    w = rng.integers(0, qual_mix.W_ONE + 1, qual_mix._n_mix(k)).astype(np.int64)
+    w[:3] = [0, qual_mix.W_ONE, 1]
+    pos0 = rng.integers(0, 5000, m_rows).astype(np.int64)
+    mate = rng.integers(0, 2, m_rows).astype(np.int64)
+    q1 = rng.integers(0, k + 1, m_rows).astype(np.int64)
+    sym = rng.integers(0, k, m_rows).astype(np.int64)
+    out = np.empty((m_rows, k), np.float64)
+    mctx = np.empty(m_rows, np.int64)
+    for t, pshift in [(0, 0), (7, 3), (300, 8)]:
+        ref, m = _ref_mix(t, n, pos0, mate, q1, k, pshift, w, fl, fc)
+        qual_mix.mix_tables(t, n, pos0, mate, q1, k, pshift, w, fl, fc, mctx, out)
+        assert np.array_equal(out[:n], ref.astype(np.float64)) and np.array_equal(mctx[:n], m)
+        assert (out[:n] >= 1).all() and (out[:n] < 2 ** 53).all()
+        for lr in (0, 7):
+            want = _ref_update(n, sym, m, w, fl, fc, lr)
+            got = w.copy()
+            qual_mix.mix_update(n, sym, mctx, got, fl, fc, lr)
+            assert np.array_equal(got, want)
+            assert got.min() >= 0 and got.max() <= qual_mix.W_ONE
+
+
+# ---- QUAL_MIX round trips --------------------------------------------------------------------
+
+@pytest.mark.parametrize("k", [2, 6])
+def test_qual_mix_roundtrip_synthetic(k: int) -> None:
+    rng = np.random.default_rng(k)
+    lengths = rng.integers(1, 90, 70)
+    total = int(lengths.sum())
+    quals = rng.integers(0, k, total).astype(np.uint8)
+    bases = rng.integers(0, 5, total).astype(np.uint8)
+    mate = rng.integers(0, 2, 70).astype(np.uint8)
+    payload = qual_mix.encode_qualities(quals, lengths, bases, mate, k, level=2)
+    assert np.array_equal(qual_mix.decode_qualities(payload, lengths, bases, mate, k), quals)
+
+
+def test_qual_mix_long_reads_and_empty_block() -> None:
+    rng = np.random.default_rng(4)
+    lengths = np.array([3000, 5, 1200, 0])
+    total = int(lengths.sum())
+    quals = rng.integers(0, 9, total).astype(np.uint8)
+    bases = rng.integers(0, 4, total).astype(np.uint8)
+    mate = np.zeros(4, np.uint8)
+    payload = qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
+    assert np.array_equal(qual_mix.decode_qualities(payload, lengths, bases, mate, 9), quals)
+    z = (np.zeros(2, np.int64), np.zeros(0, np.uint8), np.zeros(2, np.uint8))
+    empty = qual_mix.encode_qualities(np.zeros(0, np.uint8), z[0], z[1], z[2], 5, level=6)
+    assert len(qual_mix.decode_qualities(empty, z[0], z[1], z[2], 5)) == 0
+
+
+def test_qual_mix_real_sample_threads_and_corruption() -> None:
+    quals, lengths, bases, mate, k = _sample()
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = qual_mix.encode_qualities(quals, lengths, bases, mate, k, level=2)
+        torch.set_num_threads(2)
+        two = qual_mix.encode_qualities(quals, lengths, bases, mate, k, level=2)
+        assert np.array_equal(qual_mix.decode_qualities(one, lengths, bases, mate, k), quals)
+    finally:
+        torch.set_num_threads(old)
+    assert one == two
+    bad = [b"", b"\x01", one[:1] + b"\x05" + one[2:], one[:len(one) // 2], one[:-4] + bytes(4),
+           one[:40] + bytes([one[40] ^ 0xFF]) + one[41:], one[:-8] + bytes([one[-8] ^ 0x10]) + one[-7:]]
+    for b in bad:
+        with pytest.raises(FormatError):
+            qual_mix.decode_qualities(b, lengths, bases, mate, k)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        junk = bytes([1, 1]) + rng.integers(0, 256, 200, dtype=np.uint8).tobytes()
+        with pytest.raises(FormatError):
+            qual_mix.decode_qualities(junk, lengths, bases, mate, k)
+
+
+# ---- the stream wrapper ----------------------------------------------------------------------
+
+def test_wrapper_levels_and_old_ids_decode() -> None:
+    quals, lengths, bases, mate, k = _sample()
+    alphabet = np.arange(33, 33 + k, dtype=np.uint8)
+    raw = alphabet[quals]
+    p1, c1 = qualities.encode_qualities(raw, lengths, bases, mate, 1)
+    assert c1 == CodecId.QUAL_CTX
+    p6, c6 = qualities.encode_qualities(raw, lengths, bases, mate, qualities.MIX_MIN_LEVEL)
+    assert c6 in (CodecId.QUAL_CTX, CodecId.QUAL_MIX)
+    for p in (p1, p6):
+        assert np.array_equal(qualities.decode_qualities(p, lengths, bases, mate), raw)
+    # QUAL_LSTM (7) and a forced QUAL_MIX (12) payload still decode through the wrapper
+    head = blob(alphabet.tobytes())
+    for cid, mod in ((CodecId.QUAL_LSTM, qual_lstm), (CodecId.QUAL_MIX, qual_mix),
+                     (CodecId.QUAL_CTX, qual_ctx)):
+        body = mod.encode_qualities(quals, lengths, bases, mate, k, 2)
+        assert np.array_equal(qualities.decode_qualities(head + bytes([cid]) + body, lengths, bases, mate), raw)
+    with pytest.raises(FormatError):
+        qualities.decode_qualities(head + bytes([200]) + b"", lengths, bases, mate)
+
+
+@pytest.mark.parametrize("level", [1, 5, 6])
+def test_compress_roundtrip_real_slice(level: int) -> None:
+    data = _fastq_slice(300)
+    if data is None:
+        pytest.skip("shared data not present")
+    one = compress(data, CodecConfig(level=level))
+    assert decompress(one) == data
+    if level == 6:
+        assert compress(data, CodecConfig(level=level, threads=2)) == one

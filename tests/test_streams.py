@@ -1,0 +1,138 @@
+"""Unit tests of each stream codec and of the integer frequency arithmetic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codec.errors import FormatError
+from codec.fastq.records import parse_block
+from codec.streams import bases, bases_ctx, layout, lengths, qual_ctx
+from codec.streams.exceptions import BASE_CODE, decode_exceptions, encode_exceptions
+from codec.streams.general import pack_best, unpack
+from codec.streams.ids import CodecId
+from codec.streams.stepcoding import batch_bounds, make_rows
+from codec.streams.tables import SCALE, blend, new_table
+
+from .conftest import DATA
+
+RNG = np.random.default_rng(11)
+
+
+def _python_blend(counts, totals, ctx, beta, prev):
+    """The documented formula, evaluated with Python floats (IEEE float64)."""
+    inv = 1.0 / float(16 * int(totals[ctx]) + beta)
+    return [int(float(16 * int(counts[ctx, s]) * SCALE + beta * int(prev[s])) * inv)
+            for s in range(counts.shape[1])]
+
+
+def test_blend_matches_the_documented_formula():
+    counts = RNG.integers(0, 65536, size=(50, 41)).astype(np.uint16)
+    totals = counts.sum(axis=1).astype(np.int64)
+    prev = RNG.integers(0, SCALE, size=41).astype(np.int64)
+    out = np.zeros(41, dtype=np.int64)
+    for ctx in range(50):
+        for beta in (1, 16, 1024):
+            blend(counts, totals, ctx, beta, prev, out)
+            assert out.tolist() == _python_blend(counts, totals, ctx, beta, prev)
+
+
+def test_rows_cut_long_reads_and_batches_cover_everything():
+    rows = make_rows(np.array([0, 5, 10_000, 3]), 4096)
+    assert rows.lens.tolist() == [5, 4096, 4096, 1808, 3]
+    assert rows.pos0.tolist() == [0, 0, 4096, 8192, 0]
+    assert rows.read.tolist() == [1, 2, 2, 2, 3]
+    bounds = batch_bounds(make_rows(np.full(5000, 100), 4096))
+    assert bounds[0] == (0, 16) and bounds[-1][1] == 5000
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+
+
+def _random_reads(n, length, alphabet=4):
+    lens = RNG.integers(0, length, n).astype(np.int64)
+    return RNG.integers(0, alphabet, int(lens.sum())).astype(np.uint8), lens
+
+
+def test_base_context_round_trip_with_exceptions_and_repeats():
+    genome = RNG.integers(0, 4, 3000).astype(np.uint8)
+    starts = RNG.integers(0, 2900, 400)
+    reads = [genome[s:s + 100] for s in starts]
+    reads += [(3 - r[::-1]) for r in reads[:100]]  # reverse complements
+    codes = np.concatenate(reads)
+    codes[RNG.integers(0, len(codes), 50)] = 4
+    lens = np.array([len(r) for r in reads], dtype=np.int64)
+    mate = np.zeros(len(lens), np.uint8)
+    payload = bases_ctx.encode_bases(codes, lens, mate)
+    assert 8 * len(payload) / len(codes) < 1.0  # coverage makes bases cheap
+    assert payload == bases_ctx.encode_bases(codes, lens, mate)  # deterministic
+    out = bases_ctx.decode_bases(payload, lens, mate, codes == 4)
+    assert np.array_equal(out, codes)
+
+
+@pytest.mark.parametrize("level", [1, 7])
+def test_bases_wrapper_round_trip(level):
+    codes, lens = _random_reads(200, 300)
+    mate = np.zeros(len(lens), np.uint8)
+    payload, codec = bases.encode_bases(codes, lens, mate, level)
+    assert codec in (CodecId.BASE_CTX, CodecId.LZMA)
+    assert np.array_equal(bases.decode_bases(payload, lens, mate, codes == 4), codes)
+
+
+@pytest.mark.parametrize("k", [2, 7, 41, 94])
+def test_quality_context_round_trip(k):
+    quals, lens = _random_reads(300, 200, alphabet=k)
+    codes = RNG.integers(0, 5, len(quals)).astype(np.uint8)
+    mate = (np.arange(len(lens)) % 2).astype(np.uint8)
+    payload = qual_ctx.encode_qualities(quals, lens, codes, mate, k)
+    assert np.array_equal(qual_ctx.decode_qualities(payload, lens, codes, mate, k), quals)
+
+
+def test_layout_lengths_exceptions_round_trip():
+    block = parse_block((DATA / "plus_repeats.fastq").read_bytes())
+    files = layout.decode_layout(layout.encode_layout([block, block]), 2, block.n_records)
+    assert files[0][3] == block.plus_other and files[1][2].tolist() == block.plus_kind.tolist()
+    lens = np.array([5, 0, 300, 7], dtype=np.int64)
+    assert lengths.decode_lengths(lengths.encode_lengths(lens), 4).tolist() == lens.tolist()
+    assert lengths.decode_lengths(lengths.encode_lengths(np.full(9, 150)), 9).tolist() == [150] * 9
+    seq = np.frombuffer(b"NNACGTnacgtRYN.ACGT-*", np.uint8)
+    mask, chars = decode_exceptions(encode_exceptions(seq), len(seq))
+    assert np.array_equal(mask, BASE_CODE[seq] == 4) and chars.tobytes() == b"NNnacgtRYN.-*"
+
+
+def test_pack_best_picks_smallest_and_checks_damage():
+    data = b"ACGT" * 1000
+    packed = pack_best(data)
+    assert packed[0] == CodecId.LZMA and unpack(packed) == data
+    assert unpack(pack_best(b"")) == b""
+    with pytest.raises(FormatError):
+        unpack(packed[:-5])
+    with pytest.raises(FormatError):
+        unpack(bytes([99]) + b"xx")
+
+
+@pytest.mark.parametrize("codec", ["bases", "quals"])
+def test_damaged_model_payloads_raise_format_error_or_decode(codec):
+    symbols, lens = _random_reads(100, 100, alphabet=4 if codec == "bases" else 30)
+    mate = np.zeros(len(lens), np.uint8)
+    if codec == "bases":
+        payload = bases_ctx.encode_bases(symbols, lens, mate)
+        decode = lambda p: bases_ctx.decode_bases(p, lens, mate, symbols == 4)  # noqa: E731
+    else:
+        payload = qual_ctx.encode_qualities(symbols, lens, symbols % 5, mate, 30)
+        decode = lambda p: qual_ctx.decode_qualities(p, lens, symbols % 5, mate, 30)  # noqa: E731
+    for cut in (0, 1, 3, 5, len(payload) // 2):
+        try:
+            decode(payload[:cut])
+        except FormatError:
+            pass
+    for i in range(0, len(payload), max(1, len(payload) // 20)):
+        damaged = bytearray(payload)
+        damaged[i] ^= 0x55
+        try:
+            decode(bytes(damaged))
+        except FormatError:
+            pass
+
+
+def test_new_table_shapes():
+    counts, totals = new_table(10, 4)
+    assert counts.dtype == np.uint16 and counts.shape == (10, 4) and totals.shape == (10,)
