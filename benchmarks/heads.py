@@ -84,7 +84,7 @@ def bench_gapfill(quick: bool) -> dict:
 
 CLASSIFY_SETS = [
     ("promoter", "dna-promoter-core-70bp-labelled-A.fa.gz", "label", 4200, 20.0, 10.0),
-    ("resfinder", "dna-amr-genes-resfinder-class-labelled-A.fa.gz", "class", 1000, 40.0, 15.0),
+    ("resfinder", "dna-amr-genes-resfinder-class-labelled-A.fa.gz", "class", 1000, 35.0, 15.0),
     ("germline", "antibody-tcr-germline-v-j-species-labelled-anarci.fa.gz", "species", 2400, 25.0, 10.0),
 ]
 
@@ -130,7 +130,7 @@ def bench_generate(quick: bool) -> dict:
         tm = time.monotonic() - t0
         spec = InputSpec.auto(alpha.size, auto_order(alpha.size))
         model = new_predictor(spec, hidden=128, seed=0)
-        hist = fit(model, train, spec, time_budget=8 if quick else 90, seed=0)
+        hist = fit(model, train, spec, time_budget=8 if quick else 60, seed=0)
         lstm = bits_per_symbol(model, spec, test)
         sample = generate(model, spec, alpha, n=1, length=sample_len, temperature=1.0, seed=0)[0]
         out[name] = {"file": fname, "subsample": note, "truncated_to": max_len or None,

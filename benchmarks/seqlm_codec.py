@@ -41,7 +41,7 @@ class SeqlmCodec(Codec):
         self.level = level
         self.key = "seqlm" if level is None else f"seqlm-l{level}"
         self.label = "seqlm" if level is None else f"seqlm --level {level}"
-        self.threads = os.cpu_count() or 1  # torch picks its own thread count
+        self.threads = 1  # the default -t; one block per file here, so more would not help
 
     def _cmd(self) -> list[str]:
         cmd = seqlm_command()

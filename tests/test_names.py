@@ -14,13 +14,10 @@ from codec.streams.names import NameMethod, StreamMethod, decode_names, encode_n
 from codec.streams.names_tokens import MAX_TOKENS
 from codec.varint import Reader
 
-RAN = {"roundtrips": 0, "damaged": 0}
-
 
 def roundtrip(names: list[bytes], mates: list[bytes] | None = None) -> bytes:
     payload = encode_names(names, mates)
     assert decode_names(payload, len(names), mates) == names
-    RAN["roundtrips"] += 1
     return payload
 
 
@@ -47,7 +44,7 @@ CASES = {
     "max values": [b"999999999999999999", b"0", b"999999999999999999", b"000000000000000001"],
     "token counts differ": [b"A:1:2", b"A:1", b"A:1:2:3:4", b"A", b"", b"A:1:2:3:4:5:6:7"],
     "many tokens": [b":".join(b"%d" % i for i in range(200)), b"-" * 300, b"-" * 299 + b"a", b"a.b" * 90],
-    "long name": [b"x" * 100_000, b"x" * 100_000 + b"1", b"y" * 5000],
+    "long name": [b"x" * 20_000, b"x" * 20_000 + b"1", b"y" * 5000],
     "sra": [b"SRR123.%d %d length=%d" % (i, i, 100 + i % 7) for i in range(1, 60)],
     "sra shuffled": [b"SRR10382244.%d %d length=%d" % (i, i, 20000 - i) for i in (5838, 17304, 21654, 300)],
     "ont": [b"%s runid=721cb33e read=%d ch=%d start_time=2017-10-21T01:18:%02dZ" % (
@@ -80,9 +77,9 @@ def test_tail_tokens_are_merged():
 
 
 def test_mate_styles_cost_almost_nothing():
-    r1 = illumina(3000)
+    r1 = illumina(1500)
     slash1 = [n.split(b" ")[0] + b"/1" for n in r1]
-    sra1 = [b"SRR123.%d.1" % i for i in range(1, 3001)]
+    sra1 = [b"SRR123.%d.1" % i for i in range(1, 1501)]
     pairs = {
         "identical": (r1, r1),
         "comment 1:N -> 2:N": (r1, [n.replace(b" 1:N", b" 2:N") for n in r1]),
@@ -102,21 +99,25 @@ def test_unrelated_mates_fall_back_to_previous_name():
 
 
 def test_illumina_is_cheap_and_lzma_fallback_used_for_repeats():
-    names = illumina(20000)
+    names = illumina(8000)
     payload = roundtrip(names)
     assert payload[0] == NameMethod.TOKENS
     assert len(payload) / len(names) < 2.8          # x is ~14.8 bits of noise, y ~4
     rng = random.Random(3)
     pool = [bytes(rng.getrandbits(8) | 1 for _ in range(30)).replace(b"\n", b"") for _ in range(4)]
-    repeats = [pool[rng.randrange(4)] for _ in range(3000)]
+    repeats = [pool[rng.randrange(4)] for _ in range(1500)]
     assert roundtrip(repeats)[0] == NameMethod.LZMA
 
 
 def test_grid_coordinates_use_the_distinct_value_table():
     rng = np.random.default_rng(2)
-    grid = (1000 + 9.05 * rng.integers(0, 3500, 20000)).astype(int)
-    names = [b"A00111:245:H:1:1101:%d:%d" % (x, 1000 + i // 10) for i, x in enumerate(grid)]
-    assert len(roundtrip(names)) / len(names) < 1.9  # log2(3500) = 11.8 bits, not 15
+    on_grid = (1000 + 9.05 * rng.integers(0, 1000, 8000)).astype(int)  # patterned flow cell
+    anywhere = rng.integers(1000, 10050, 8000)
+
+    def size(xs: np.ndarray) -> int:
+        return len(roundtrip([b"A00111:245:H:1:1101:%d:%d" % (x, 1000 + i // 10) for i, x in enumerate(xs)]))
+
+    assert size(on_grid) < 0.85 * size(anywhere)  # ~10 bits + table instead of ~13.1 bits
 
 
 def test_caller_errors():
@@ -160,13 +161,13 @@ any_name = st.binary(max_size=30).map(lambda b: b.replace(b"\n", b""))
 name_lists = st.lists(st.one_of(name_like, any_name), max_size=25)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name_lists)
 def test_property_roundtrip(names):
     roundtrip(names)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name_lists, st.data())
 def test_property_roundtrip_with_mates(names, data):
     edits = st.sampled_from([lambda n: n, lambda n: n + b"/1", lambda n: n.replace(b"2", b"1"),
@@ -201,7 +202,8 @@ CORRUPTION = {
 def test_damaged_payloads_decode_or_raise_format_error(names, mates):
     payload = encode_names(names, mates)
     rng = random.Random(len(payload))
-    for bad in damaged(payload, rng, tries=300):
+    tried = 0
+    for bad in damaged(payload, rng, tries=120):
         for count in (len(names), len(names) + 1):
             try:
                 out = decode_names(bad, count, mates if count == len(names) else None)
@@ -210,7 +212,8 @@ def test_damaged_payloads_decode_or_raise_format_error(names, mates):
             else:
                 assert isinstance(out, list) and len(out) == count
                 assert all(isinstance(n, bytes) and b"\n" not in n for n in out)
-            RAN["damaged"] += 1
+            tried += 1
+    assert tried >= 200  # STYLE rule 8: show that something was tested
 
 
 def test_huge_claims_are_refused_quickly():
@@ -219,8 +222,3 @@ def test_huge_claims_are_refused_quickly():
         decode_names(bytes([NameMethod.TOKENS, 2]) + b"\x80\x80\x80\x80\x80\x40", 10)
     with pytest.raises(FormatError):
         decode_names(bytes([NameMethod.LZMA]) + b"\xff\xff\xff\xff\x0f" + b"\x00" * 10, 3)
-
-
-def test_cases_ran():
-    """STYLE rule 8: fail loudly if the suites above silently ran nothing."""
-    assert RAN["roundtrips"] > 500 and RAN["damaged"] > 1000, RAN

@@ -122,14 +122,12 @@ def _pool_batch(model: Predictor, seqs: list[np.ndarray], spec: InputSpec, max_l
 @torch.no_grad()
 def _head_logits(model, head, seqs, spec, max_len, batch: int = 64) -> np.ndarray:
     model.eval()
-    out = []
     order = np.argsort([len(s) for s in seqs], kind="stable")
     res = np.zeros((len(seqs), head.out_features))
     for i in range(0, len(order), batch):
         idx = order[i:i + batch]
         feats, _, _ = _pool_batch(model, [seqs[j] for j in idx], spec, max_len)
         res[idx] = head(feats).numpy()
-    del out
     return res
 
 

@@ -29,20 +29,61 @@ SEGMENT = 4096
 HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 
 
-def default_params(level: int) -> tuple[int, int, int, tuple[int, int, int]]:
-    """(k_mid, k_high, hash_bits, betas) for a ``--level``; larger tables at higher levels."""
-    bits = 22 if level <= 6 else 24
-    return 11, 20, bits, (16, 8, 8)
+PRESETS = (  # (k_mid, k_high, betas): smoothing from eager (clean, deep data) to cautious (noisy reads)
+    (11, 20, (16, 16, 16)),
+    (11, 20, (16, 32, 32)),
+    (11, 20, (32, 64, 64)),
+    (12, 24, (16, 16, 16)),
+    (12, 24, (16, 32, 32)),
+)
+SAMPLE_BASES = 1 << 18
 
 
-@njit(cache=True, inline="always")
+def hash_bits_for(level: int) -> int:
+    """Size of the hashed order-k table: 2^22 slots (~40 MB) up to level 6, 2^24 above."""
+    return 22 if level <= 6 else 24
+
+
+def choose_params(codes: np.ndarray, lengths: np.ndarray, level: int) -> tuple[int, int, int, tuple[int, int, int]]:
+    """(k_mid, k_high, hash_bits, betas): the preset that codes a sample of the block best.
+
+    The sample is the block's first reads (up to SAMPLE_BASES bases); level 1
+    skips the trial and takes the first preset.
+    """
+    bits = hash_bits_for(level)
+    if level <= 1 or len(lengths) == 0:
+        k_mid, k_high, betas = PRESETS[0]
+        return k_mid, k_high, bits, betas
+    n_reads = max(1, int(np.searchsorted(np.cumsum(lengths), SAMPLE_BASES)))
+    sample_lens = lengths[:n_reads]
+    sample = codes[:int(sample_lens.sum())]
+    sizes = [len(_encode_words(sample, sample_lens, k_mid, k_high, min(bits, 22), betas))
+             for k_mid, k_high, betas in PRESETS]
+    k_mid, k_high, betas = PRESETS[int(np.argmin(sizes))]
+    return k_mid, k_high, bits, betas
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _hash(kmer, bits):
-    return (kmer * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits)
+    """(slot, tag): the slot from the top bits of a multiplicative hash, a 16-bit
+    tag from lower bits, so a slot taken by another k-mer reads as unseen."""
+    hv = kmer * np.uint64(0x9E3779B97F4A7C15)
+    return np.int64(hv >> np.uint64(64 - bits)), np.int64((hv >> np.uint64(16)) & np.uint64(0xFFFF))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, inline="always")
+def _claim(hi_c, hi_n, tags, slot, tag):
+    """Make ``slot`` belong to ``tag`` (forgetting another k-mer's counts)."""
+    if tags[slot] != tag:
+        tags[slot] = tag
+        hi_n[slot] = 0
+        for s in range(4):
+            hi_c[slot, s] = 0
+
+
+@njit(cache=True, nogil=True)
 def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
-           lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, which, cur, out):
+           lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags, which, cur, out):
     prior = np.full(4, SCALE // 4, dtype=np.int64)
     a = np.empty(4, dtype=np.int64)
     b = np.empty(4, dtype=np.int64)
@@ -54,7 +95,7 @@ def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
         f = filled[i]
         for s in range(4):
             a[s] = prior[s]
-        cur[i, 0] = cur[i, 1] = cur[i, 2] = -1
+        cur[i, 0] = cur[i, 1] = cur[i, 2] = cur[i, 3] = -1
         if f >= K_LOW:
             cur[i, 0] = np.int64(h & np.uint64((1 << (2 * K_LOW)) - 1))
             blend(lo_c, lo_n, cur[i, 0], betas[0], prior, a)
@@ -65,10 +106,13 @@ def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
                 a[s] = b[s]
         if f >= khigh:
             mask = (np.uint64(1) << np.uint64(2 * khigh)) - np.uint64(1)
-            cur[i, 2] = np.int64(_hash(h & mask, bits))
-            blend(hi_c, hi_n, cur[i, 2], betas[2], a, b)
-            for s in range(4):
-                a[s] = b[s]
+            slot, tag = _hash(h & mask, bits)
+            cur[i, 2] = slot
+            cur[i, 3] = tag
+            if tags[slot] == tag:
+                blend(hi_c, hi_n, slot, betas[2], a, b)
+                for s in range(4):
+                    a[s] = b[s]
         for s in range(4):
             out[m, s] = a[s] + 1
         which[m] = i
@@ -76,8 +120,8 @@ def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
     return m
 
 
-@njit(cache=True)
-def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n):
+@njit(cache=True, nogil=True)
+def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags):
     for i in range(n):
         sym = flat[starts[i] + t]
         if sym > 3:
@@ -88,13 +132,14 @@ def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, lo_n, mid_c, mid_n, hi_
             if cur[i, 1] >= 0:
                 bump(mid_c, mid_n, cur[i, 1], sym)
             if cur[i, 2] >= 0:
+                _claim(hi_c, hi_n, tags, cur[i, 2], cur[i, 3])
                 bump(hi_c, hi_n, cur[i, 2], sym)
         ctx[i] = (ctx[i] << np.uint64(2)) | np.uint64(sym)
         filled[i] += 1
 
 
-@njit(cache=True)
-def _learn_seq(seq, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n):
+@njit(cache=True, nogil=True)
+def _learn_seq(seq, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags):
     h = np.uint64(0)
     mask_hi = (np.uint64(1) << np.uint64(2 * khigh)) - np.uint64(1)
     for j in range(len(seq)):
@@ -105,21 +150,23 @@ def _learn_seq(seq, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n):
             if j >= kmid:
                 bump(mid_c, mid_n, np.int64(h & np.uint64((1 << (2 * kmid)) - 1)), sym)
             if j >= khigh:
-                bump(hi_c, hi_n, np.int64(_hash(h & mask_hi, bits)), sym)
+                slot, tag = _hash(h & mask_hi, bits)
+                _claim(hi_c, hi_n, tags, slot, tag)
+                bump(hi_c, hi_n, slot, sym)
         else:
             sym = 0
         h = (h << np.uint64(2)) | np.uint64(sym)
 
 
-@njit(cache=True)
-def _learn_rc(starts, lens, flat, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n):
+@njit(cache=True, nogil=True)
+def _learn_rc(starts, lens, flat, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags):
     for i in range(len(starts)):
         seq = flat[starts[i]:starts[i] + lens[i]]
         rc = np.empty(lens[i], dtype=np.uint8)
         for j in range(lens[i]):
             s = seq[lens[i] - 1 - j]
             rc[j] = 3 - s if s <= 3 else 4
-        _learn_seq(rc, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n)
+        _learn_seq(rc, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags)
 
 
 class BaseCtxModel:
@@ -130,7 +177,8 @@ class BaseCtxModel:
     def __init__(self, kmid: int, khigh: int, bits: int, betas: tuple[int, int, int]) -> None:
         self.kmid, self.khigh, self.bits = kmid, khigh, bits
         self.betas = np.array(betas, dtype=np.int64)
-        self.tables = (*new_table(4 ** K_LOW, 4), *new_table(4 ** kmid, 4), *new_table(1 << bits, 4))
+        self.tables = (*new_table(4 ** K_LOW, 4), *new_table(4 ** kmid, 4), *new_table(1 << bits, 4),
+                       np.zeros(1 << bits, dtype=np.uint16))
 
     def begin_batch(self, starts, pos0, lens, read) -> None:
         b = len(starts)
@@ -138,7 +186,7 @@ class BaseCtxModel:
         self.ctx = np.zeros(b, dtype=np.uint64)
         self.filled = np.zeros(b, dtype=np.int64)
         self.which = np.zeros(b, dtype=np.int64)
-        self.cur = np.zeros((b, 3), dtype=np.int64)
+        self.cur = np.zeros((b, 4), dtype=np.int64)
         self.out = np.zeros((b, 4), dtype=np.int64)
 
     def freqs(self, t: int, n: int):
@@ -153,15 +201,20 @@ class BaseCtxModel:
         _learn_rc(self.starts, self.lens, self.flat, self.kmid, self.khigh, self.bits, *self.tables)
 
 
-def encode_bases(bases: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level: int = 5) -> bytes:
-    """Range-code base codes 0..3; positions holding 4 are skipped (exceptions)."""
-    kmid, khigh, bits, betas = default_params(level)
-    header = bytes([VERSION, kmid, khigh, bits, *betas]) + encode_uvarint(SEGMENT)
+def _encode_words(bases: np.ndarray, lengths: np.ndarray, kmid: int, khigh: int, bits: int,
+                  betas: tuple[int, int, int]) -> bytes:
     model = BaseCtxModel(kmid, khigh, bits, betas)
     model.flat = bases
     enc = StepEncoder()
     run(model, make_rows(lengths, SEGMENT), bases, enc, None)
-    return header + enc.finish()
+    return enc.finish()
+
+
+def encode_bases(bases: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level: int = 5) -> bytes:
+    """Range-code base codes 0..3; positions holding 4 are skipped (exceptions)."""
+    kmid, khigh, bits, betas = choose_params(bases, lengths, level)
+    header = bytes([VERSION, kmid, khigh, bits, *betas]) + encode_uvarint(SEGMENT)
+    return header + _encode_words(bases, lengths, kmid, khigh, bits, betas)
 
 
 def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptions: np.ndarray) -> np.ndarray:
@@ -170,7 +223,7 @@ def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptio
     version, kmid, khigh, bits, *betas = r.take(7)
     if version != VERSION:
         raise FormatError(f"unknown base-context payload version {version}")
-    if not (1 <= kmid <= 13 and 1 <= khigh <= 32 and 8 <= bits <= 28):
+    if not (K_LOW <= kmid <= 13 and 1 <= khigh <= 32 and 8 <= bits <= 28) or min(betas) == 0:
         raise FormatError("bad base-context parameters")
     segment = r.uvarint(limit=1 << 30)
     if segment == 0:

@@ -147,7 +147,7 @@ def _with_numbers(buf: np.ndarray, words: np.ndarray, ntok: np.ndarray, start: n
         if not len(sub):
             break
         rest = np.minimum(length[cand[sub]] - k, 8)
-        chunk = (words[start[cand[sub]] + k] & _LOW_BYTES[rest]).view(np.uint8).reshape(-1, 8)
+        chunk = (words[start[cand[sub]] + k] & _LOW_BYTES[rest]).astype("<u8").view(np.uint8).reshape(-1, 8)
         digits = chunk.astype(np.int64) - 48
         inside = np.arange(8) < rest[:, None]
         ok[sub] &= ((digits >= 0) & (digits <= 9) | ~inside).all(axis=1)

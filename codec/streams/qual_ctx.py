@@ -46,7 +46,7 @@ def pos_shift_for(lengths: np.ndarray) -> int:
     return shift
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _freqs(t, n, starts, pos0, mate, bases, q1, q2, chg, q2map, chg_lut, pshift, betas,
            lo_c, lo_n, mid_c, mid_n, full_c, full_n, cur, out):
     k = out.shape[1]
@@ -71,7 +71,7 @@ def _freqs(t, n, starts, pos0, mate, bases, q1, q2, chg, q2map, chg_lut, pshift,
         cur[i, 2] = full
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _advance(t, n, starts, flat, q1, q2, chg, cur, lo_c, lo_n, mid_c, mid_n, full_c, full_n):
     for i in range(n):
         sym = flat[starts[i] + t]

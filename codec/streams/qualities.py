@@ -8,8 +8,9 @@ Which codec codes a block (the decoder reads the id, so this is encoder policy):
 * levels up to ``MIX_MIN_LEVEL - 1`` (the default 5 included): QUAL_CTX alone.
   Measured on this 2-core machine, a per-block LSTM fit that fits the level-5
   speed budget (< 0.5 M symbol-steps) is too weak to pay for its stored weights
-  (gaiix: mixed 2.229 + 0.085 weights > QUAL_CTX 2.286 bits/qual), and fitting
-  alone runs ~0.25 M symbol-steps/s of CPU.
+  (~15-25 kB, 0.08-0.15 bits/qual on a 1-2 M symbol block), fitting alone runs
+  ~0.25 M symbol-steps/s of CPU, and even at level 6 the mixed codec beat
+  QUAL_CTX only on gaiix (2.170 vs 2.194) and lost on ONT, HiFi and MiSeq.
 * from ``MIX_MIN_LEVEL``: QUAL_MIX (LSTM fitted per block, mixed step by step
   with the context model). The mixed encoder also estimates what the context
   model alone would cost; only when that estimate is within 1 % of the mixed
@@ -31,7 +32,7 @@ from . import qual_ctx, qual_lstm, qual_mix
 from .ids import CodecId
 
 Decoder = Callable[..., np.ndarray]
-MIX_MIN_LEVEL = 6
+MIX_MIN_LEVEL = 7
 
 
 def _decoders() -> dict[CodecId, Decoder]:

@@ -21,7 +21,7 @@ SCALE = 1 << 20
 COUNT_LIMIT = 65535
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def blend(counts: np.ndarray, totals: np.ndarray, ctx: int, beta: int, prev: np.ndarray,
           out: np.ndarray) -> None:
     """One step of the backoff chain for context ``ctx`` (in place into ``out``)."""
@@ -30,7 +30,7 @@ def blend(counts: np.ndarray, totals: np.ndarray, ctx: int, beta: int, prev: np.
         out[s] = np.int64(np.float64(16 * np.int64(counts[ctx, s]) * SCALE + beta * prev[s]) * inv)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def bump(counts: np.ndarray, totals: np.ndarray, ctx: int, sym: int) -> None:
     """Count one observation, halving the context's counts before they overflow."""
     if counts[ctx, sym] >= COUNT_LIMIT:
