@@ -73,6 +73,22 @@ def step_features(t, n, row_pos0, row_read_start, row_read_len, row_mate, bases,
 
 
 @nb.njit(**_NJ)
+def step_features_mapped(t, n, row_pos0, row_read_start, row_read_len, row_mate, bases, q1, q2, dcnt,
+                         qin, use_mate, offsets, x):
+    """As :func:`step_features`, with ``q1``/``q2`` (symbols, start token K) fed to the model
+    as ``qin[q]`` (e.g. Phred values for the shipped defaults) and the mate fed only when
+    ``use_mate`` (else 0). ``qin = arange(K + 1)`` and ``use_mate`` give step_features."""
+    for r in range(n):
+        p = row_pos0[r] + t
+        x[r, 0] = offsets[0] + qin[q1[r]]
+        x[r, 1] = offsets[1] + qin[q2[r]]
+        x[r, 2] = offsets[2] + _pos_bucket(p)
+        x[r, 3] = offsets[3] + _base_ctx(bases, row_read_start[r], row_read_len[r], p)
+        x[r, 4] = offsets[4] + _delta_bucket(dcnt[r])
+        x[r, 5] = offsets[5] + (row_mate[r] if use_mate else 0)
+
+
+@nb.njit(**_NJ)
 def step_advance(t, n, sym, q1, q2, dcnt):
     """Fold the symbols of step ``t`` into the running features."""
     for r in range(n):

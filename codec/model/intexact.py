@@ -177,6 +177,28 @@ class IntPredictor:
         self.layers = layers
         self._bufs: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
+    def restrict(self, cols: np.ndarray) -> "IntPredictor":
+        """The same predictor with only output columns ``cols`` (in that order).
+
+        The integer softmax of :func:`_freqs` then runs over those logits alone, so the
+        table is an exact distribution over ``len(cols)`` symbols (total FREQ_TOTAL,
+        each >= 1). Equals :func:`codec.model.reference.reference_step` with ``out_cols``.
+        """
+        cols = np.asarray(cols, dtype=np.int64)
+        k = self.cfg.n_symbols
+        if cols.ndim != 1 or len(cols) < 1 or (cols < 0).any() or (cols >= k).any():
+            raise ValueError("output columns out of range")
+        new = object.__new__(IntPredictor)
+        new.__dict__.update(self.__dict__)
+        wo = np.zeros((self.cfg.hidden, _pad16(len(cols))), dtype=np.float32)
+        wo[:, :len(cols)] = self.qm.w_out[cols].T
+        new.woT = torch.from_numpy(wo)
+        new.m_out = np.ascontiguousarray(self.m_out[cols])
+        new.b_out = np.ascontiguousarray(self.b_out[cols])
+        new.out_cols = cols
+        new._bufs = {}
+        return new
+
     def _buffers(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         cap = max(n, 1)
         cur = self._bufs.get(0)

@@ -38,9 +38,11 @@ def freq_from_logits(logits: np.ndarray) -> np.ndarray:
     return f
 
 
-def reference_step(qm: QuantModel, x: np.ndarray, h: np.ndarray, c: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One step: inputs ``x [B, F]``, state ``h, c [L, B, H]`` (int64) -> (freq [B, K], h, c)."""
+def reference_step(qm: QuantModel, x: np.ndarray, h: np.ndarray, c: np.ndarray,
+                   out_cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step: inputs ``x [B, F]``, state ``h, c [L, B, H]`` (int64) -> (freq [B, K], h, c).
+
+    ``out_cols``: the table covers only these output columns (IntPredictor.restrict)."""
     sig, tnh, _ = luts()
     cfg = qm.cfg
     x = np.asarray(x, dtype=np.int64)
@@ -72,6 +74,8 @@ def reference_step(qm: QuantModel, x: np.ndarray, h: np.ndarray, c: np.ndarray
         h[layer] = hn
         inp = hn
     logits = _rescale(inp @ qm.w_out.astype(np.int64).T, qm.m_out) + qm.b_out[None, :]
+    if out_cols is not None:
+        logits = logits[:, np.asarray(out_cols, dtype=np.int64)]
     return freq_from_logits(logits), h, c
 
 

@@ -8,11 +8,18 @@ Non-ACGT positions (code 4) are not coded here: the exception stream restores
 them, and contexts read them as 'A'. Frequencies come from the integer backoff
 chain in :mod:`codec.streams.tables`.
 
-Payload: ``u8 version, u8 k_mid, u8 k_high, u8 hash_bits, u8 beta x3,
+When the high orders mislead (noisy long reads) the final table is a linear
+mix of the full chain and its order-4 stage, with integer Q16 weights learned
+online per (available orders, confidence) context; the encoder turns mixing on
+only if it helps on a sample.
+
+Payload: ``u8 version, u8 k_mid, u8 k_high, u8 hash_bits, u8 beta x3, u8 mix_shift,
 uvarint segment`` then the range-coded words.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit
@@ -37,6 +44,10 @@ PRESETS = (  # (k_mid, k_high, betas): smoothing from eager (clean, deep data) t
     (12, 24, (16, 32, 32)),
 )
 SAMPLE_BASES = 1 << 18
+MIX_ONE = 1 << 16      # mixing weights are Q16
+N_CONF = 8             # confidence buckets of the high-order prediction
+MIX_SHIFT = 4          # learning rate of the mixing weights (2^-4); 0 = no mixing
+MIX_INIT = 1 << 16
 
 
 def hash_bits_for(level: int) -> int:
@@ -44,23 +55,52 @@ def hash_bits_for(level: int) -> int:
     return 22 if level <= 6 else 24
 
 
-def choose_params(codes: np.ndarray, lengths: np.ndarray, level: int) -> tuple[int, int, int, tuple[int, int, int]]:
-    """(k_mid, k_high, hash_bits, betas): the preset that codes a sample of the block best.
+@dataclass(frozen=True)
+class BaseParams:
+    """Everything the decoder needs to rebuild the model (all stored in the payload)."""
 
-    The sample is the block's first reads (up to SAMPLE_BASES bases); level 1
-    skips the trial and takes the first preset.
-    """
-    bits = hash_bits_for(level)
-    if level <= 1 or len(lengths) == 0:
-        k_mid, k_high, betas = PRESETS[0]
-        return k_mid, k_high, bits, betas
+    k_mid: int
+    k_high: int
+    hash_bits: int
+    betas: tuple[int, int, int]
+    mix_shift: int  # 0 = no mixing with the order-4 prediction
+
+    def to_bytes(self) -> bytes:
+        return bytes([self.k_mid, self.k_high, self.hash_bits, *self.betas, self.mix_shift])
+
+    @classmethod
+    def read(cls, r: Reader) -> BaseParams:
+        k_mid, k_high, bits, b0, b1, b2, mix = r.take(7)
+        if not (K_LOW <= k_mid <= 13 and 1 <= k_high <= 32 and 8 <= bits <= 28) or 0 in (b0, b1, b2) \
+                or mix > 16:
+            raise FormatError("bad base-context parameters")
+        return cls(k_mid, k_high, bits, (b0, b1, b2), mix)
+
+
+def _sample(codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n_reads = max(1, int(np.searchsorted(np.cumsum(lengths), SAMPLE_BASES)))
     sample_lens = lengths[:n_reads]
-    sample = codes[:int(sample_lens.sum())]
-    sizes = [len(_encode_words(sample, sample_lens, k_mid, k_high, min(bits, 22), betas))
-             for k_mid, k_high, betas in PRESETS]
-    k_mid, k_high, betas = PRESETS[int(np.argmin(sizes))]
-    return k_mid, k_high, bits, betas
+    return codes[:int(sample_lens.sum())], sample_lens
+
+
+def choose_params(codes: np.ndarray, lengths: np.ndarray, level: int) -> BaseParams:
+    """The preset (then mixing on or off) that codes a sample of the block best.
+
+    The sample is the block's first reads (up to SAMPLE_BASES bases); level 1
+    skips the trial and takes the first preset without mixing.
+    """
+    bits = hash_bits_for(level)
+    candidates = [BaseParams(k_mid, k_high, bits, betas, 0) for k_mid, k_high, betas in PRESETS]
+    if level <= 1 or len(lengths) == 0:
+        return candidates[0]
+    sample, sample_lens = _sample(codes, lengths)
+
+    def cost(p: BaseParams) -> int:
+        return len(_encode_words(sample, sample_lens, replace(p, hash_bits=min(bits, 22))))
+
+    best = min(candidates, key=cost)
+    mixed = replace(best, mix_shift=MIX_SHIFT)
+    return mixed if cost(mixed) < cost(best) else best
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -83,7 +123,7 @@ def _claim(hi_c, hi_n, tags, slot, tag):
 
 @njit(cache=True, nogil=True)
 def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
-           lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags, which, cur, out):
+           lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags, mixw, mix_shift, which, cur, p_lo, p_hi, out):
     prior = np.full(4, SCALE // 4, dtype=np.int64)
     a = np.empty(4, dtype=np.int64)
     b = np.empty(4, dtype=np.int64)
@@ -96,10 +136,15 @@ def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
         for s in range(4):
             a[s] = prior[s]
         cur[i, 0] = cur[i, 1] = cur[i, 2] = cur[i, 3] = -1
+        state = 0
         if f >= K_LOW:
             cur[i, 0] = np.int64(h & np.uint64((1 << (2 * K_LOW)) - 1))
             blend(lo_c, lo_n, cur[i, 0], betas[0], prior, a)
+            state = 1
+        for s in range(4):
+            p_lo[i, s] = a[s]
         if f >= kmid:
+            state = 2
             cur[i, 1] = np.int64(h & np.uint64((1 << (2 * kmid)) - 1))
             blend(mid_c, mid_n, cur[i, 1], betas[1], a, b)
             for s in range(4):
@@ -113,20 +158,35 @@ def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
                 blend(hi_c, hi_n, slot, betas[2], a, b)
                 for s in range(4):
                     a[s] = b[s]
+                state = 3
+        top = 0
         for s in range(4):
-            out[m, s] = a[s] + 1
+            p_hi[i, s] = a[s]
+            top = max(top, a[s])
+        mc = state * N_CONF + min(N_CONF - 1, (top * N_CONF) // (SCALE + 1))
+        cur[i, 4] = mc
+        w = mixw[mc] if mix_shift else MIX_ONE
+        for s in range(4):
+            out[m, s] = ((w * p_hi[i, s] + (MIX_ONE - w) * p_lo[i, s]) >> 16) + 1
         which[m] = i
         m += 1
     return m
 
 
 @njit(cache=True, nogil=True)
-def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags):
+def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags,
+             mixw, p_lo, p_hi, mix_shift):
     for i in range(n):
         sym = flat[starts[i] + t]
         if sym > 3:
             sym = 0
         else:
+            if mix_shift:
+                mc = cur[i, 4]
+                w = mixw[mc]
+                pm = (w * p_hi[i, sym] + (MIX_ONE - w) * p_lo[i, sym]) >> 16
+                w += (((p_hi[i, sym] - p_lo[i, sym]) << 16) // (pm + 1)) >> mix_shift
+                mixw[mc] = min(MIX_ONE, max(0, w))
             if cur[i, 0] >= 0:
                 bump(lo_c, lo_n, cur[i, 0], sym)
             if cur[i, 1] >= 0:
@@ -174,11 +234,14 @@ class BaseCtxModel:
 
     n_symbols = 4
 
-    def __init__(self, kmid: int, khigh: int, bits: int, betas: tuple[int, int, int]) -> None:
-        self.kmid, self.khigh, self.bits = kmid, khigh, bits
-        self.betas = np.array(betas, dtype=np.int64)
-        self.tables = (*new_table(4 ** K_LOW, 4), *new_table(4 ** kmid, 4), *new_table(1 << bits, 4),
+    def __init__(self, params: BaseParams, flat: np.ndarray) -> None:
+        self.p = params
+        self.flat = flat
+        self.betas = np.array(params.betas, dtype=np.int64)
+        bits = params.hash_bits
+        self.tables = (*new_table(4 ** K_LOW, 4), *new_table(4 ** params.k_mid, 4), *new_table(1 << bits, 4),
                        np.zeros(1 << bits, dtype=np.uint16))
+        self.mixw = np.full(4 * N_CONF, MIX_INIT, dtype=np.int64)
 
     def begin_batch(self, starts, pos0, lens, read) -> None:
         b = len(starts)
@@ -186,50 +249,50 @@ class BaseCtxModel:
         self.ctx = np.zeros(b, dtype=np.uint64)
         self.filled = np.zeros(b, dtype=np.int64)
         self.which = np.zeros(b, dtype=np.int64)
-        self.cur = np.zeros((b, 4), dtype=np.int64)
+        self.cur = np.zeros((b, 5), dtype=np.int64)
+        self.p_lo = np.zeros((b, 4), dtype=np.int64)
+        self.p_hi = np.zeros((b, 4), dtype=np.int64)
         self.out = np.zeros((b, 4), dtype=np.int64)
 
     def freqs(self, t: int, n: int):
-        m = _freqs(t, n, self.starts, self.flat, self.ctx, self.filled, self.kmid, self.khigh,
-                   self.bits, self.betas, *self.tables, self.which, self.cur, self.out)
+        p = self.p
+        m = _freqs(t, n, self.starts, self.flat, self.ctx, self.filled, p.k_mid, p.k_high, p.hash_bits,
+                   self.betas, *self.tables, self.mixw, p.mix_shift, self.which, self.cur, self.p_lo,
+                   self.p_hi, self.out)
         return self.out[:m], self.which[:m]
 
     def advance(self, t: int, n: int, flat: np.ndarray) -> None:
-        _advance(t, n, self.starts, flat, self.ctx, self.filled, self.cur, *self.tables)
+        _advance(t, n, self.starts, flat, self.ctx, self.filled, self.cur, *self.tables, self.mixw,
+                 self.p_lo, self.p_hi, self.p.mix_shift)
 
     def end_batch(self) -> None:
-        _learn_rc(self.starts, self.lens, self.flat, self.kmid, self.khigh, self.bits, *self.tables)
+        _learn_rc(self.starts, self.lens, self.flat, self.p.k_mid, self.p.k_high, self.p.hash_bits,
+                  *self.tables)
 
 
-def _encode_words(bases: np.ndarray, lengths: np.ndarray, kmid: int, khigh: int, bits: int,
-                  betas: tuple[int, int, int]) -> bytes:
-    model = BaseCtxModel(kmid, khigh, bits, betas)
-    model.flat = bases
+def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams) -> bytes:
     enc = StepEncoder()
-    run(model, make_rows(lengths, SEGMENT), bases, enc, None)
+    run(BaseCtxModel(params, bases), make_rows(lengths, SEGMENT), bases, enc, None)
     return enc.finish()
 
 
 def encode_bases(bases: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level: int = 5) -> bytes:
     """Range-code base codes 0..3; positions holding 4 are skipped (exceptions)."""
-    kmid, khigh, bits, betas = choose_params(bases, lengths, level)
-    header = bytes([VERSION, kmid, khigh, bits, *betas]) + encode_uvarint(SEGMENT)
-    return header + _encode_words(bases, lengths, kmid, khigh, bits, betas)
+    params = choose_params(bases, lengths, level)
+    header = bytes([VERSION]) + params.to_bytes() + encode_uvarint(SEGMENT)
+    return header + _encode_words(bases, lengths, params)
 
 
 def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptions: np.ndarray) -> np.ndarray:
     """Inverse of :func:`encode_bases`; ``exceptions`` is a bool mask of non-ACGT positions."""
     r = Reader(payload)
-    version, kmid, khigh, bits, *betas = r.take(7)
+    version = r.u8()
     if version != VERSION:
         raise FormatError(f"unknown base-context payload version {version}")
-    if not (K_LOW <= kmid <= 13 and 1 <= khigh <= 32 and 8 <= bits <= 28) or min(betas) == 0:
-        raise FormatError("bad base-context parameters")
+    params = BaseParams.read(r)
     segment = r.uvarint(limit=1 << 30)
     if segment == 0:
         raise FormatError("bad base-context segment length")
     out = np.where(exceptions, np.uint8(4), np.uint8(0)).astype(np.uint8)
-    model = BaseCtxModel(kmid, khigh, bits, tuple(betas))
-    model.flat = out
-    run(model, make_rows(lengths, segment), out, None, StepDecoder(r.take(r.remaining())))
+    run(BaseCtxModel(params, out), make_rows(lengths, segment), out, None, StepDecoder(r.take(r.remaining())))
     return out

@@ -4,10 +4,16 @@ Each name is cut into tokens: maximal runs of ASCII letters/digits, and every
 other byte on its own. A token is coded against the token at the same index of
 a *reference* name: the previous name (sorted Illumina names share most
 fields) or, for read 2, the mate's name (usually equal up to ``/1``→``/2``).
-The per-token verdicts (:class:`Tok`) and their fields are written
-column-major, so each column's values form their own small, repetitive
-streams, and both directions are whole-array numpy work with only a loop over
-columns (at most :data:`MAX_TOKENS`).
+Verdicts (:class:`Tok`) and their fields are written column-major, so each
+column's values form their own small, repetitive streams, and both directions
+are whole-array numpy work with only a loop over the (at most
+:data:`MAX_TOKENS`) columns.
+
+Numbers are where the bytes go, so they get the most care: deltas against
+the reference only in columns where the estimated cost says they pay (sorted
+counters yes, random x coordinates no), values stored as byte planes or as
+indices into a table of distinct values (patterned flow cells put x/y on a
+grid), and a DUP verdict for SRA's ``name.N N`` repeats.
 
 This module turns names into streams and back; how each stream is stored is
 the caller's business, reached through :class:`StreamSink` / :class:`StreamSource`.
@@ -24,7 +30,7 @@ import numpy as np
 from ..errors import FormatError
 
 MAX_TOKENS = 64          # later tokens of a name are merged into token 63 (bounds the column loop)
-MAX_DIGITS = 18          # longer digit runs are strings, so values and deltas fit in int64
+MAX_DIGITS = 18          # longer digit runs are strings: values stay below 2**60
 DELTA_LIMITS = (0, 1 << 8, 1 << 16, 1 << 32, 1 << 62)  # per-column bounds the encoder tries
 _POW10 = 10 ** np.arange(MAX_DIGITS + 1, dtype=np.int64)
 MAX_VALUE = int(_POW10[MAX_DIGITS]) - 1

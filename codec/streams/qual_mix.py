@@ -47,8 +47,9 @@ import numpy as np
 
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
+from ..model import defaults
 from ..model.features import (gather_symbols, qual_vocab, scatter_symbols, step_advance,
-                              step_features)
+                              step_features_mapped)
 from ..model.intexact import IntPredictor
 from ..model.quantize import QuantModel, quantize
 from ..varint import Reader, blob, encode_uvarint
@@ -58,10 +59,12 @@ from .qual_lstm import _check_inputs, _rows, _seg_len, _single_thread, fit_model
 VERSION = 1
 MODE_EMPTY = 0
 MODE_MIX = 1
+MODE_DEFAULT = 2  # shipped default model (no weights in the payload, no fitting)
 CHUNK = 4096
 FIRST_CHUNK = 16
 LR_SHIFT = 7
 W0 = 128          # initial weight in 1/256 (0.5)
+W0_DEFAULT = 128  # initial weight of the default model
 W_ONE = 1 << 16
 N_MIX_POS = 16
 N_MIX_Q = 4
@@ -133,10 +136,15 @@ def _n_mix(k: int) -> int:
 
 def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, chunk: int,
          ctx_shift: int, betas: tuple[int, int, int], lr_shift: int, w0: int, quals: np.ndarray,
-         coder: StepEncoder | StepDecoder) -> float:
+         coder: StepEncoder | StepDecoder, qin: np.ndarray | None = None, use_mate: bool = True) -> float:
     """Shared encode/decode loop: chunk by chunk, step by step, one coder call per step.
 
-    Returns (encoder only) an estimate of the bits the context model alone would need."""
+    ``qin`` maps symbols (and the start token K) to the LSTM's previous-quality inputs
+    (identity for fitted models, Phred values for the defaults); ``use_mate`` feeds the
+    mate to the LSTM (the defaults see 0). Returns (encoder only) an estimate of the
+    bits the context model alone would need."""
+    if qin is None:
+        qin = np.arange(k + 1, dtype=np.int64)
     offsets = ip.offsets
     nrows = len(rows["len"])
     encoding = isinstance(coder, StepEncoder)
@@ -164,7 +172,8 @@ def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: in
         sym = np.empty(m, dtype=np.int64)
         for t in range(steps):
             n = int(counts[t])
-            step_features(t, n, pos0, rstart, rlen_read, mate, bases, q1, q2, dcnt, offsets, x)
+            step_features_mapped(t, n, pos0, rstart, rlen_read, mate, bases, q1, q2, dcnt, qin, use_mate,
+                                 offsets, x)
             ip.step_rows(x[:n], h, c, fl)
             fc, _ = ctx.freqs(t, n)
             mix_tables(t, n, pos0, mate, q1, k, pshift, w, fl, fc, mctx, fm)
@@ -193,9 +202,29 @@ def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, 
     return encode_with_estimate(quals, lengths, bases, mate, n_symbols, level)[0]
 
 
+def default_mapping(alphabet: np.ndarray, lengths: np.ndarray) -> tuple[str, np.ndarray]:
+    """(default model kind, Phred value of each symbol) for a block's sorted quality bytes."""
+    alphabet = np.asarray(alphabet, dtype=np.uint8)
+    return (defaults.kind_for(alphabet, lengths),
+            defaults.phred_map(alphabet, defaults.phred_offset(alphabet)).astype(np.uint8))
+
+
+def _default_parts(kind: str, phred: np.ndarray, k: int, sha: bytes | None
+                   ) -> tuple[IntPredictor, bytes, np.ndarray]:
+    base, digest = defaults.load_default(kind, sha)
+    cols = np.asarray(phred, dtype=np.int64)
+    qin = np.append(cols, defaults.PHRED_LEVELS)  # start token -> the model's start token
+    return base.restrict(cols), digest, qin
+
+
 def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                         n_symbols: int, level: int = 7) -> tuple[bytes, float]:
-    """Payload, and an estimate (bytes) of what the context model alone would have coded."""
+                         n_symbols: int, level: int = 7, *, default: tuple[str, np.ndarray] | None = None
+                         ) -> tuple[bytes, float]:
+    """Payload, and an estimate (bytes) of what the context model alone would have coded.
+
+    ``default = (kind, phred)`` (see :func:`default_mapping`) codes with the shipped
+    default model of ``kind`` (MODE_DEFAULT: no fitting, no weights in the payload);
+    ``phred[s]`` is the Phred value (0..93) of symbol ``s``."""
     lengths, bases, mate = _check_inputs(lengths, bases, mate)
     quals = np.asarray(quals, dtype=np.uint8)
     if len(quals) != len(bases):
@@ -211,6 +240,21 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
     rows = _rows(lengths, mate, seg)
     shift = qual_ctx.pos_shift_for(lengths)
     betas = qual_ctx.BETAS
+    if default is not None:
+        kind, phred = default
+        phred = np.asarray(phred, dtype=np.uint8)
+        if len(phred) != k or int(phred.max()) >= defaults.PHRED_LEVELS:
+            raise ValueError("phred map must give one value 0..93 per symbol")
+        ip, digest, qin = _default_parts(kind, phred, k, None)
+        with _single_thread():
+            enc = StepEncoder()
+            ctx_bits = _run(ip, rows, bases, k, CHUNK, shift, betas, LR_SHIFT, W0_DEFAULT,
+                            quals.astype(np.int64), enc, qin, False)
+        head = struct.pack("<BB", VERSION, MODE_DEFAULT) + encode_uvarint(k) + encode_uvarint(seg)
+        head += encode_uvarint(CHUNK) + bytes([shift]) + b"".join(encode_uvarint(b) for b in betas)
+        head += bytes([LR_SHIFT, W0_DEFAULT, defaults.kind_id(kind)]) + digest + phred.tobytes()
+        head += struct.pack("<I", zlib.crc32(quals.tobytes()))
+        return head + enc.finish(), ctx_bits / 8
     with _single_thread():
         model = fit_model(quals, rows, bases, k, level, work=_fit_work(len(quals), level))
         qm = quantize(model)
@@ -241,7 +285,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
         if rd.remaining():
             raise FormatError("trailing bytes after empty qual_mix payload")
         return np.zeros(total, dtype=np.uint8)
-    if mode != MODE_MIX:
+    if mode not in (MODE_MIX, MODE_DEFAULT):
         raise FormatError(f"unknown qual_mix mode {mode}")
     if rd.uvarint(255) != k:
         raise FormatError("qual_mix alphabet size does not match the block")
@@ -254,21 +298,34 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     lr_shift, w0 = rd.take(2)
     if shift > 40 or lr_shift > 30 or w0 > 255:
         raise FormatError("bad qual_mix parameters")
-    qm = QuantModel.from_bytes(rd.blob(limit=16 << 20))
-    if qm.cfg.n_symbols != k or qm.cfg.input_vocab != qual_vocab(k):
-        raise FormatError("qual_mix model does not fit the quality alphabet")
+    qin, use_mate = None, True
+    if mode == MODE_DEFAULT:
+        kid = rd.u8()
+        if kid >= len(defaults.KINDS):
+            raise FormatError(f"unknown default quality model kind id {kid}")
+        sha = rd.take(32)
+        phred = np.frombuffer(rd.take(k), dtype=np.uint8)
+        if int(phred.max()) >= defaults.PHRED_LEVELS:
+            raise FormatError("qual_mix Phred map out of range")
+        ip, _, qin = _default_parts(defaults.KINDS[kid], phred, k, sha)  # ModelMismatchError
+        use_mate = False
+    else:
+        qm = QuantModel.from_bytes(rd.blob(limit=16 << 20))
+        if qm.cfg.n_symbols != k or qm.cfg.input_vocab != qual_vocab(k):
+            raise FormatError("qual_mix model does not fit the quality alphabet")
+        try:
+            ip = IntPredictor(qm)
+        except ValueError as exc:
+            raise FormatError(f"qual_mix model fails its bounds: {exc}") from exc
     (crc,) = rd.unpack("<I")
     words = payload[rd.pos:]
     if len(words) % 4:
         raise FormatError("qual_mix coded words are not a multiple of 4 bytes")
     rows = _rows(lengths, mate, seg)
     quals = np.zeros(total, dtype=np.int64)
-    try:
-        ip = IntPredictor(qm)
-    except ValueError as exc:
-        raise FormatError(f"qual_mix model fails its bounds: {exc}") from exc
     with _single_thread():
-        _run(ip, rows, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals, StepDecoder(words))
+        _run(ip, rows, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals, StepDecoder(words),
+             qin, use_mate)
     if total and (quals.max() >= k or quals.min() < 0):
         raise FormatError("qual_mix decoded symbol outside the alphabet")
     out = quals.astype(np.uint8)

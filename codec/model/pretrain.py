@@ -1,0 +1,233 @@
+"""Pretrain the shipped default quality LSTMs (``python -m codec.model.pretrain``).
+
+One small model per read *kind* (see :func:`kind_for`), trained on a deliberate
+subset of the public data in ``../shared/data`` (only ``_R1`` files / single
+files, and only their first reads), quantised and written to
+``codec/weights/<kind>.qlstm`` (``QuantModel.to_bytes()``) together with
+``codec/weights/PROVENANCE.md``.
+
+The models are alphabet-independent: a block's quality symbol ``s`` (an index
+into the block's sorted quality bytes) enters the model as its Phred value
+``min(max(byte - offset, 0), 93)`` (``offset`` 64 when every quality byte of the
+block is >= 64, else 33), and the model predicts over the 94 Phred values 0..93;
+the coder uses only the logits of the block's own Phred values
+(:meth:`codec.model.intexact.IntPredictor.restrict`), normalised by the integer
+softmax to an exact table over the block alphabet. The mate feature is always 0
+(the models are trained on read-1 / single-end data; the mixer and the context
+model see the mate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gzip
+import hashlib
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import PredictorConfig
+from .core import Predictor
+from .features import all_features, qual_vocab, segment_rows
+from .quantize import quantize
+
+PHRED_LEVELS = 94          # Phred 0..93 (bytes '!'..'~' at offset 33)
+KINDS = ("binned", "illumina40", "long")
+HIDDEN = 32
+EMBED = 8
+BATCH = 256
+WINDOW = 512
+SEED = 20240601
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+
+# (file, first N reads) per kind: R1 / single files only, their first reads only.
+TRAIN: dict[str, list[tuple[str, int]]] = {
+    "binned": [("illumina-novaseq-bin4-cheese-metagenome-comm1_R1.fastq.gz", 6000),
+               ("illumina-novaseq-bin4-metagenomic-msspe-RR057e_R1.fastq.gz", 6000),
+               ("illumina-miseq-bin7-sarscov2-artic-MS2_34001_R1.fastq.gz", 3000),
+               ("illumina-hiseq-bin6-yeast-rnaseq-SRR4238351.fastq.gz", 20000)],
+    "illumina40": [("illumina-gaiix-q40-ERR127302_R1.fastq.gz", 10000),
+                   ("illumina-hiseq-q38-yeast-chipseq-SRR5204809_R1.fastq.gz", 20000),
+                   ("illumina-miseq-2x251-human-bcr-repertoire_R1.fastq.gz", 4000),
+                   ("illumina-miseq-2x300-human-crispr-amplicon-SafeHarborA10_R1.fastq.gz", 4000),
+                   ("illumina-ga-phred64-velvet-HWUSI-EAS-100R_R1.fastq.gz", 8000)],
+    "long": [("ont-2d-denovohybrid-test_read_nanopore.fastq.gz", 600),
+             ("ont-lsk112-cheese-metagenome-om.fastq.gz", 150),
+             ("ont-r9-barcoded-qcat-barcode_1k.fastq.gz", 400),
+             ("pacbio-hifi-16s-amplicon-m64192.fastq.gz", 500),
+             ("pacbio-hifi-ecoli-k12-mg1655.fastq.gz", 200)],
+}
+STEPS = {"binned": 1000, "illumina40": 1100, "long": 600}
+
+_BASE_CODE = np.full(256, 4, dtype=np.uint8)
+for _i, _b in enumerate(b"ACGT"):
+    _BASE_CODE[_b] = _i
+    _BASE_CODE[_b + 32] = _i
+
+
+def model_config() -> PredictorConfig:
+    return PredictorConfig(n_symbols=PHRED_LEVELS, input_vocab=qual_vocab(PHRED_LEVELS), embed=EMBED,
+                           hidden=HIDDEN, layers=1)
+
+
+def phred_offset(alphabet: np.ndarray) -> int:
+    """64 when every quality byte is >= '@' (Phred+64 data), else 33."""
+    return 64 if len(alphabet) and int(np.min(alphabet)) >= 64 else 33
+
+
+def phred_map(alphabet: np.ndarray, offset: int) -> np.ndarray:
+    """Phred value (0..93) of each symbol of the block alphabet (sorted quality bytes)."""
+    return np.clip(np.asarray(alphabet, dtype=np.int64) - offset, 0, PHRED_LEVELS - 1)
+
+
+def kind_for(alphabet: np.ndarray, lengths: np.ndarray) -> str:
+    """Default model kind of a block: long reads, then binned (<= 8 values), else Illumina 40-level."""
+    k = len(alphabet)
+    mean = float(np.mean(lengths)) if len(lengths) else 0.0
+    if k > 45 or mean > 500:
+        return "long"
+    if k <= 8:
+        return "binned"
+    return "illumina40"
+
+
+def read_fastq(path: Path, n_reads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(quality bytes, lengths, base codes 0..4) of the first ``n_reads`` records."""
+    quals, seqs, lens = [], [], []
+    with gzip.open(path, "rb") as fh:
+        while n_reads is None or len(lens) < n_reads:
+            head = fh.readline()
+            if not head:
+                break
+            seq = fh.readline().rstrip(b"\r\n")
+            fh.readline()
+            qual = fh.readline().rstrip(b"\r\n")
+            seqs.append(seq)
+            quals.append(qual)
+            lens.append(len(qual))
+    q = np.frombuffer(b"".join(quals), dtype=np.uint8)
+    b = _BASE_CODE[np.frombuffer(b"".join(seqs), dtype=np.uint8)]
+    return q, np.array(lens, dtype=np.int64), b
+
+
+def _dataset(files: list[tuple[str, int]], data_dir: Path) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Features and Phred targets of all files, laid out flat, plus the rows (windows start there)."""
+    xs, ys, flats, rl = [], [], [], []
+    base = 0
+    for name, n in files:
+        q, lens, b = read_fastq(data_dir / name, n)
+        alphabet = np.unique(q)
+        ph = phred_map(np.arange(256), phred_offset(alphabet))[q]
+        mate = np.zeros(len(lens), dtype=np.int64)
+        rows = segment_rows(lens, WINDOW, mate)
+        x = all_features(ph, PHRED_LEVELS, rows["flat"], rows["len"], rows["pos0"], rows["read_start"],
+                         rows["read_len"], rows["mate"], b.astype(np.int64))
+        xs.append(x)
+        ys.append(ph)
+        flats.append(rows["flat"] + base)
+        rl.append(rows["len"])
+        base += len(ph)
+    x_all = torch.from_numpy(np.concatenate(xs).astype(np.int64))
+    y_all = torch.from_numpy(np.concatenate(ys).astype(np.int64))
+    return x_all, y_all, {"flat": np.concatenate(flats), "len": np.concatenate(rl)}
+
+
+def train_kind(kind: str, data_dir: Path = DATA, steps: int | None = None, seed: int = SEED,
+               log=print) -> Predictor:
+    """Train the float model of one kind (single torch thread, seeded)."""
+    torch.set_num_threads(1)
+    x_all, y_all, rows = _dataset(TRAIN[kind], data_dir)
+    steps = STEPS[kind] if steps is None else steps
+    torch.manual_seed(seed)
+    model = Predictor(model_config())
+    rng = np.random.default_rng(seed)
+    win = int(min(WINDOW, rows["len"].max()))
+    ar = np.arange(win)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    warm = max(1, steps // 20)
+    lr_max, lr_min = 1e-2, 3e-4
+    t0 = time.process_time()
+    ema = None
+    model.train()
+    for step in range(steps):
+        frac = (step - warm) / max(1, steps - warm)
+        lr = lr_max * (step + 1) / warm if step < warm else lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * frac))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        r = rng.integers(0, len(rows["len"]), BATCH)
+        rl = rows["len"][r]
+        off = (rng.random(BATCH) * np.maximum(rl - win + 1, 1)).astype(np.int64)
+        idx = rows["flat"][r, None] + off[:, None] + ar[None, :]
+        valid = ar[None, :] < (rl - off)[:, None]
+        idx_t = torch.from_numpy(np.where(valid, idx, 0))
+        y = torch.where(torch.from_numpy(valid), y_all[idx_t], -1)
+        x = x_all[idx_t]
+        x[..., 5] = 0  # mate feature unused by the defaults
+        _, loss = model(x, targets=y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        bits = float(loss.detach()) / math.log(2)
+        ema = bits if ema is None else 0.98 * ema + 0.02 * bits
+        if step % 100 == 0 or step == steps - 1:
+            log(f"  {kind} step {step}/{steps} loss {ema:.4f} bits lr {lr:.2e} cpu {time.process_time() - t0:.0f}s")
+    model.eval()
+    return model
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--out", type=Path, default=WEIGHTS)
+    ap.add_argument("--kinds", nargs="*", default=list(KINDS))
+    ap.add_argument("--steps-scale", type=float, default=1.0)
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for kind in args.kinds:
+        t0 = time.process_time()
+        steps = max(1, int(STEPS[kind] * args.steps_scale))
+        model = train_kind(kind, args.data, steps)
+        blob = quantize(model).to_bytes()
+        (args.out / f"{kind}.qlstm").write_bytes(blob)
+        digest = hashlib.sha256(blob).hexdigest()
+        cpu = time.process_time() - t0
+        print(f"{kind}: {len(blob)} bytes sha256 {digest} cpu {cpu:.0f}s", flush=True)
+        lines.append((kind, steps, len(blob), digest, cpu))
+    _write_provenance(args.out, lines, argv if argv is not None else sys.argv[1:])
+    return 0
+
+
+def _write_provenance(out: Path, lines, argv) -> None:
+    import platform
+    doc = ["# Provenance of the shipped default quality models", "",
+           f"Written by `python -m codec.model.pretrain {' '.join(argv)}` on "
+           f"{datetime.date.today().isoformat()} (torch {torch.__version__}, numpy {np.__version__}, "
+           f"python {platform.python_version()}, 1 torch thread).", "",
+           f"Model: `Predictor` embed {EMBED}, hidden {HIDDEN}, 1 layer, {PHRED_LEVELS} outputs (Phred 0..93), "
+           f"inputs `qual_vocab({PHRED_LEVELS})` (q1, q2 as Phred; position; bases; change count; mate fixed 0). "
+           f"Adam, batch {BATCH} windows of up to {WINDOW} symbols, lr warm-up then cosine 1e-2 -> 3e-4, "
+           f"seed {SEED} (torch and numpy). Post-training int8 quantisation (`quantize`), file = "
+           "`QuantModel.to_bytes()`.", "",
+           "Training data (../shared/data, public; see its MANIFEST.md for origins and licences): only the "
+           "first N reads of `_R1` / single-end files. Nothing from `_R2` mates, the 10x files, "
+           "`ont-r9-ecoli-ultralong`, `ont-r9-sarscov2` or `pacbio-hifi-human-hg002` was seen.", ""]
+    for kind, steps, size, digest, cpu in lines:
+        doc.append(f"## `{kind}.qlstm`")
+        doc.append("")
+        doc.append(f"- sha256 `{digest}`, {size} bytes, {steps} steps, {cpu:.0f} s CPU")
+        for name, n in TRAIN[kind]:
+            doc.append(f"- `{name}`: first {n} reads")
+        doc.append("")
+    (out / "PROVENANCE.md").write_text("\n".join(doc))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
