@@ -157,6 +157,9 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
     """A temporary file beside ``path``, renamed over it only on success."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".seqlm-", suffix=".tmp", dir=directory)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a new file should honour the umask
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh

@@ -28,7 +28,7 @@ from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..varint import Reader, encode_uvarint
 from .stepcoding import make_rows, run
-from .tables import SCALE, blend, bump, new_table
+from .tables import SCALE, blend4, bump4
 
 VERSION = 1
 K_LOW = 4
@@ -43,7 +43,7 @@ PRESETS = (  # (k_mid, k_high, betas): smoothing from eager (clean, deep data) t
     (12, 24, (16, 16, 16)),
     (12, 24, (16, 32, 32)),
 )
-SAMPLE_BASES = 1 << 18
+SAMPLE_BASES = 1 << 16
 MIX_ONE = 1 << 16      # mixing weights are Q16
 N_CONF = 8             # confidence buckets of the high-order prediction
 MIX_SHIFT = 4          # learning rate of the mixing weights (2^-4); 0 = no mixing
@@ -96,11 +96,12 @@ def choose_params(codes: np.ndarray, lengths: np.ndarray, level: int) -> BasePar
     sample, sample_lens = _sample(codes, lengths)
 
     def cost(p: BaseParams) -> int:
-        return len(_encode_words(sample, sample_lens, replace(p, hash_bits=min(bits, 22))))
+        return len(_encode_words(sample, sample_lens, replace(p, hash_bits=min(bits, 20))))
 
-    best = min(candidates, key=cost)
+    costs = [cost(p) for p in candidates]
+    best = candidates[int(np.argmin(costs))]
     mixed = replace(best, mix_shift=MIX_SHIFT)
-    return mixed if cost(mixed) < cost(best) else best
+    return mixed if cost(mixed) < min(costs) else best
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -112,18 +113,18 @@ def _hash(kmer, bits):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _claim(hi_c, hi_n, tags, slot, tag):
-    """Make ``slot`` belong to ``tag`` (forgetting another k-mer's counts)."""
-    if tags[slot] != tag:
-        tags[slot] = tag
-        hi_n[slot] = 0
+def _claim(hi, slot, tag):
+    """Make ``slot`` belong to ``tag`` (forgetting another k-mer's counts).
+    Column 4 of the hashed table holds the slot's tag."""
+    if hi[slot, 4] != tag:
+        hi[slot, 4] = tag
         for s in range(4):
-            hi_c[slot, s] = 0
+            hi[slot, s] = 0
 
 
 @njit(cache=True, nogil=True)
 def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
-           lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags, mixw, mix_shift, which, cur, p_lo, p_hi, out):
+           lo_c, mid_c, hi_c, mixw, mix_shift, which, cur, p_lo, p_hi, out):
     prior = np.full(4, SCALE // 4, dtype=np.int64)
     a = np.empty(4, dtype=np.int64)
     b = np.empty(4, dtype=np.int64)
@@ -139,14 +140,14 @@ def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
         state = 0
         if f >= K_LOW:
             cur[i, 0] = np.int64(h & np.uint64((1 << (2 * K_LOW)) - 1))
-            blend(lo_c, lo_n, cur[i, 0], betas[0], prior, a)
+            blend4(lo_c, cur[i, 0], betas[0], prior, a)
             state = 1
         for s in range(4):
             p_lo[i, s] = a[s]
         if f >= kmid:
             state = 2
             cur[i, 1] = np.int64(h & np.uint64((1 << (2 * kmid)) - 1))
-            blend(mid_c, mid_n, cur[i, 1], betas[1], a, b)
+            blend4(mid_c, cur[i, 1], betas[1], a, b)
             for s in range(4):
                 a[s] = b[s]
         if f >= khigh:
@@ -154,8 +155,8 @@ def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
             slot, tag = _hash(h & mask, bits)
             cur[i, 2] = slot
             cur[i, 3] = tag
-            if tags[slot] == tag:
-                blend(hi_c, hi_n, slot, betas[2], a, b)
+            if hi_c[slot, 4] == tag:
+                blend4(hi_c, slot, betas[2], a, b)
                 for s in range(4):
                     a[s] = b[s]
                 state = 3
@@ -174,8 +175,7 @@ def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
 
 
 @njit(cache=True, nogil=True)
-def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags,
-             mixw, p_lo, p_hi, mix_shift):
+def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo, p_hi, mix_shift):
     for i in range(n):
         sym = flat[starts[i] + t]
         if sym > 3:
@@ -188,45 +188,45 @@ def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, lo_n, mid_c, mid_n, hi_
                 w += (((p_hi[i, sym] - p_lo[i, sym]) << 16) // (pm + 1)) >> mix_shift
                 mixw[mc] = min(MIX_ONE, max(0, w))
             if cur[i, 0] >= 0:
-                bump(lo_c, lo_n, cur[i, 0], sym)
+                bump4(lo_c, cur[i, 0], sym)
             if cur[i, 1] >= 0:
-                bump(mid_c, mid_n, cur[i, 1], sym)
+                bump4(mid_c, cur[i, 1], sym)
             if cur[i, 2] >= 0:
-                _claim(hi_c, hi_n, tags, cur[i, 2], cur[i, 3])
-                bump(hi_c, hi_n, cur[i, 2], sym)
+                _claim(hi_c, cur[i, 2], cur[i, 3])
+                bump4(hi_c, cur[i, 2], sym)
         ctx[i] = (ctx[i] << np.uint64(2)) | np.uint64(sym)
         filled[i] += 1
 
 
 @njit(cache=True, nogil=True)
-def _learn_seq(seq, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags):
+def _learn_seq(seq, kmid, khigh, bits, lo_c, mid_c, hi_c):
     h = np.uint64(0)
     mask_hi = (np.uint64(1) << np.uint64(2 * khigh)) - np.uint64(1)
     for j in range(len(seq)):
         sym = seq[j]
         if sym <= 3:
             if j >= K_LOW:
-                bump(lo_c, lo_n, np.int64(h & np.uint64((1 << (2 * K_LOW)) - 1)), sym)
+                bump4(lo_c, np.int64(h & np.uint64((1 << (2 * K_LOW)) - 1)), sym)
             if j >= kmid:
-                bump(mid_c, mid_n, np.int64(h & np.uint64((1 << (2 * kmid)) - 1)), sym)
+                bump4(mid_c, np.int64(h & np.uint64((1 << (2 * kmid)) - 1)), sym)
             if j >= khigh:
                 slot, tag = _hash(h & mask_hi, bits)
-                _claim(hi_c, hi_n, tags, slot, tag)
-                bump(hi_c, hi_n, slot, sym)
+                _claim(hi_c, slot, tag)
+                bump4(hi_c, slot, sym)
         else:
             sym = 0
         h = (h << np.uint64(2)) | np.uint64(sym)
 
 
 @njit(cache=True, nogil=True)
-def _learn_rc(starts, lens, flat, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags):
+def _learn_rc(starts, lens, flat, kmid, khigh, bits, lo_c, mid_c, hi_c):
     for i in range(len(starts)):
         seq = flat[starts[i]:starts[i] + lens[i]]
         rc = np.empty(lens[i], dtype=np.uint8)
         for j in range(lens[i]):
             s = seq[lens[i] - 1 - j]
             rc[j] = 3 - s if s <= 3 else 4
-        _learn_seq(rc, kmid, khigh, bits, lo_c, lo_n, mid_c, mid_n, hi_c, hi_n, tags)
+        _learn_seq(rc, kmid, khigh, bits, lo_c, mid_c, hi_c)
 
 
 class BaseCtxModel:
@@ -239,8 +239,8 @@ class BaseCtxModel:
         self.flat = flat
         self.betas = np.array(params.betas, dtype=np.int64)
         bits = params.hash_bits
-        self.tables = (*new_table(4 ** K_LOW, 4), *new_table(4 ** params.k_mid, 4), *new_table(1 << bits, 4),
-                       np.zeros(1 << bits, dtype=np.uint16))
+        self.tables = (np.zeros((4 ** K_LOW, 4), np.uint16), np.zeros((4 ** params.k_mid, 4), np.uint16),
+                       np.zeros((1 << bits, 5), np.uint16))
         self.mixw = np.full(4 * N_CONF, MIX_INIT, dtype=np.int64)
 
     def begin_batch(self, starts, pos0, lens, read) -> None:

@@ -43,6 +43,25 @@ def bump(counts: np.ndarray, totals: np.ndarray, ctx: int, sym: int) -> None:
     totals[ctx] += 1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def blend4(counts: np.ndarray, ctx: int, beta: int, prev: np.ndarray, out: np.ndarray) -> None:
+    """:func:`blend` for the 4-letter base tables, whose total is summed on the fly
+    (one cache line per context instead of two)."""
+    n = np.int64(counts[ctx, 0]) + counts[ctx, 1] + counts[ctx, 2] + counts[ctx, 3]
+    inv = 1.0 / np.float64(16 * n + beta)
+    for s in range(4):
+        out[s] = np.int64(np.float64(16 * np.int64(counts[ctx, s]) * SCALE + beta * prev[s]) * inv)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def bump4(counts: np.ndarray, ctx: int, sym: int) -> None:
+    """:func:`bump` for the base tables (same halving rule, no totals array)."""
+    if counts[ctx, sym] >= COUNT_LIMIT:
+        for s in range(4):
+            counts[ctx, s] = (counts[ctx, s] + 1) // 2
+    counts[ctx, sym] += 1
+
+
 def new_table(n_ctx: int, n_symbols: int) -> tuple[np.ndarray, np.ndarray]:
     """Zeroed counts (uint16) and per-context totals (int64)."""
     return np.zeros((n_ctx, n_symbols), dtype=np.uint16), np.zeros(n_ctx, dtype=np.int64)
