@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import FORMAT_VERSION, compress, compress_stream, decompress, decompress_stream
-from .config import CodecConfig
+from . import _jitcache
+
+_jitcache.configure()
+
+from .api import FORMAT_VERSION, compress, compress_stream, decompress, decompress_stream  # noqa: E402
+from .config import CodecConfig  # noqa: E402
 
 try:
     __version__ = version("seqlm")

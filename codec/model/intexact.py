@@ -168,11 +168,11 @@ def _step1(xrows, tab, whh, m_hh, wout, m_out, b_out, sig, tnh, ex, h, c, freq):
         x = xrows[r]
         t0 = tab[x[0]]
         for j in range(g4):
-            z[j] = t0[j] + _rs(np.int64(acc[j]) * m_hh[j], MULT_SHIFT)
+            z[j] = np.int64(t0[j]) + _rs(np.int64(acc[j]) * m_hh[j], MULT_SHIFT)
         for f in range(1, nf):
             t = tab[x[f]]
             for j in range(g4):
-                z[j] += t[j]
+                z[j] += np.int64(t[j])
         _cell_update(z, hr, c[r], sig, tnh, gi, gf, gg, go)
         for u in range(hid):
             hi[u] = np.int32(hr[u])
@@ -248,6 +248,10 @@ class IntPredictor:
         self.layers = layers
         self.whh1 = np.ascontiguousarray(qm.w_hh[0].T, dtype=np.int32)      # [H, 4H]
         self.wout1 = np.ascontiguousarray(qm.w_out.T, dtype=np.int32)      # [H, K]
+        # the fused kernel reads int32 copies (half the cache footprint) when the values allow
+        small = int(np.abs(self.tab).max(initial=0)) * cfg.n_features < (1 << 31)
+        self.tab1 = np.ascontiguousarray(self.tab, dtype=np.int32) if small else self.tab
+        self.sig1, self.tnh1, self.ex1 = (np.ascontiguousarray(a, dtype=np.int32) for a in luts())
         self.fused = layers == 1
         self._bufs: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
@@ -306,8 +310,8 @@ class IntPredictor:
         if n == 0:
             return
         if self.fused:
-            _step1(xrows, self.tab, self.whh1, self.m_hh[0], self.wout1, self.m_out, self.b_out,
-                   self.sig, self.tnh, self.ex, h[0, :n], c[0, :n], freq[:n])
+            _step1(xrows, self.tab1, self.whh1, self.m_hh[0], self.wout1, self.m_out, self.b_out,
+                   self.sig1, self.tnh1, self.ex1, h[0, :n], c[0, :n], freq[:n])
             return
         acc_hh, acc_ih, oacc = self._buffers(n)
         for layer in range(self.layers):

@@ -2,10 +2,10 @@
 
 Names are cut into tokens and coded against the previous name, or for read 2
 against the mate's name (:mod:`.names_tokens`). The resulting small streams are
-each stored with whichever of raw / constant / static order-0 range coding /
-lzma is smallest, behind a one-byte method id, as htscodecs does per stream.
-Whole-payload fallbacks (raw names, lzma of the names) keep odd inputs, such as
-random UUIDs, from ever costing more than a general-purpose compressor.
+each stored with whichever of raw / constant / run-length / static order-0
+range coding / lzma is smallest, behind a one-byte method id, as htscodecs does
+per stream. Whole-payload fallbacks (raw names, lzma of the names) keep odd
+inputs from ever costing more than a general-purpose compressor.
 
 Decoding never trusts a size: every length is checked against the bytes left,
 the record count, or a fixed expansion bound, so garbage raises

@@ -5,17 +5,20 @@ then that codec's own payload. One distinct value costs nothing more.
 
 Which codec codes a block (the decoder reads the id, so this is encoder policy):
 
-* levels up to ``MIX_MIN_LEVEL - 1`` (the default 5 included): QUAL_CTX alone.
-  Measured on this 2-core machine, a per-block LSTM fit that fits the level-5
-  speed budget (< 0.5 M symbol-steps) is too weak to pay for its stored weights
-  (~15-25 kB, 0.08-0.15 bits/qual on a 1-2 M symbol block), fitting alone runs
-  ~0.25 M symbol-steps/s of CPU, and even at level 6 the mixed codec beat
-  QUAL_CTX only on gaiix (2.170 vs 2.194) and lost on ONT, HiFi and MiSeq.
-* from ``MIX_MIN_LEVEL``: QUAL_MIX (LSTM fitted per block, mixed step by step
-  with the context model). The mixed encoder also estimates what the context
-  model alone would cost; only when that estimate is within 1 % of the mixed
-  payload does it run QUAL_CTX too and keep the smaller, so the stream is never
-  worse than the baseline while the usual case runs a single encoder.
+* level 1: QUAL_CTX alone.
+* levels 2 .. ``MIX_MIN_LEVEL - 1`` (the default 5 included), when
+  ``USE_DEFAULTS``: QUAL_MIX in its MODE_DEFAULT payload -- the shipped
+  pretrained LSTM of the block's read kind (``codec/weights``, named in the
+  payload by kind and sha256; no fitting, no weights stored) mixed step by
+  step with the context model. A per-block fit at this speed budget did not
+  pay (fitting ~0.25 M symbol-steps/s of CPU, 15-25 kB of stored weights).
+* from ``MIX_MIN_LEVEL``: QUAL_MIX with an LSTM fitted per block.
+
+Whenever QUAL_MIX is tried, the mixed encoder also estimates what the context
+model alone would cost; only when that estimate is within 1 % of the mixed
+payload does it run QUAL_CTX too and keep the smaller, so the stream is never
+(beyond that 1 % estimate margin, in practice never) worse than the baseline
+while the usual case runs a single encoder.
 
 QUAL_LSTM (id 7) is no longer chosen by the encoder but still decodes.
 """
@@ -33,6 +36,7 @@ from .ids import CodecId
 
 Decoder = Callable[..., np.ndarray]
 MIX_MIN_LEVEL = 7
+USE_DEFAULTS = True   # levels 2..MIX_MIN_LEVEL-1 mix with the shipped default LSTM
 
 
 def _decoders() -> dict[CodecId, Decoder]:
@@ -41,10 +45,12 @@ def _decoders() -> dict[CodecId, Decoder]:
 
 
 def _encode_symbols(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                    k: int, level: int) -> tuple[bytes, CodecId]:
-    if level < MIX_MIN_LEVEL:
+                    k: int, level: int, alphabet: np.ndarray) -> tuple[bytes, CodecId]:
+    if level < MIX_MIN_LEVEL and (level <= 1 or not USE_DEFAULTS):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
-    mixed, ctx_estimate = qual_mix.encode_with_estimate(symbols, lengths, bases, mate, k, level)
+    default = qual_mix.default_mapping(alphabet, lengths) if level < MIX_MIN_LEVEL else None
+    mixed, ctx_estimate = qual_mix.encode_with_estimate(symbols, lengths, bases, mate, k, level,
+                                                        default=default)
     if ctx_estimate < 1.01 * len(mixed):
         plain = qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level)
         if len(plain) <= len(mixed):
@@ -62,7 +68,7 @@ def encode_qualities(qual: np.ndarray, lengths: np.ndarray, bases: np.ndarray, m
     lut = np.zeros(256, dtype=np.uint8)
     lut[alphabet] = np.arange(len(alphabet), dtype=np.uint8)
     symbols = lut[qual]
-    payload, codec_id = _encode_symbols(symbols, lengths, bases, mate, len(alphabet), level)
+    payload, codec_id = _encode_symbols(symbols, lengths, bases, mate, len(alphabet), level, alphabet)
     return head + bytes([codec_id]) + payload, codec_id
 
 
