@@ -88,7 +88,8 @@ def compress_stream(inputs: list[str], out: BinaryIO, config: CodecConfig,
                 sizes[i] += len(chunk)
             if progress:
                 progress(sum(len(c) for c in result.raw))
-    container.write_trailer(out, container.Trailer(len(offsets), n_records, list(zip(sizes, crcs)), offsets))
+    offset += container.write_trailer(out, container.Trailer(len(offsets), n_records, list(zip(sizes, crcs)),
+                                                             offsets))
     return {"records": n_records, "raw_bytes": sum(sizes), "archive_bytes": offset}
 
 

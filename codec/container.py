@@ -91,11 +91,13 @@ def write_block(out: BinaryIO, body: bytes) -> int:
     return BLOCK_FRAMING + len(body)
 
 
-def write_trailer(out: BinaryIO, t: Trailer) -> None:
+def write_trailer(out: BinaryIO, t: Trailer) -> int:
     data = b"T" + struct.pack("<IQB", t.n_blocks, t.n_records, len(t.files))
     data += b"".join(struct.pack("<QI", size, crc) for size, crc in t.files)
     data += b"".join(struct.pack("<Q", o) for o in t.offsets)
-    out.write(data + struct.pack("<I", zlib.crc32(data)) + END_MAGIC)
+    data += struct.pack("<I", zlib.crc32(data)) + END_MAGIC
+    out.write(data)
+    return len(data)
 
 
 def read_next(src: BinaryIO, offset: int, index: int) -> tuple[str, bytes | Trailer]:

@@ -188,3 +188,36 @@ def test_qual_lstm_roundtrip_real_sample_and_corruption() -> None:
 
 def test_some_tables_were_compared() -> None:
     assert _RAN["tables"] > 0
+
+
+@pytest.mark.parametrize("kind", ["binned", "illumina40", "long"])
+def test_default_weights_fast_equals_reference(kind: str) -> None:
+    """Shipped defaults, restricted to a block alphabet: fused fast path == numpy reference."""
+    from codec.model import defaults
+    base, _ = defaults.load_default(kind)
+    qm = base.qm
+    rng = np.random.default_rng(5)
+    cols = np.sort(rng.choice(defaults.PHRED_LEVELS, 7 if kind == "binned" else 40, replace=False))
+    ip = base.restrict(cols)
+    x = _inputs(qm.cfg, 50, 10, seed=9)
+    h, c = ip.initial_state(50)
+    rh, rc = reference_initial_state(qm, 50)
+    xr = ip.rows(x)
+    freq = np.zeros((50, len(cols)), dtype=np.int64)
+    for t in range(10):
+        ip.step_rows(np.ascontiguousarray(xr[:, t]), h, c, freq)
+        rf, rh, rc = reference_step(qm, x[:, t], rh, rc, out_cols=cols)
+        assert np.array_equal(freq, rf)
+        assert (freq >= 1).all() and (freq.sum(-1) == FREQ_TOTAL).all()
+        hi, ci = state_to_int((h, c))
+        assert np.array_equal(hi, rh) and np.array_equal(ci, rc)
+    _RAN["tables"] += 1
+
+
+def test_fused_step_equals_float_product_path() -> None:
+    cfg = CONFIGS[0]
+    ip = IntPredictor(random_quant_model(cfg, seed=3, gain=3.0))
+    x = _inputs(cfg, 64, 6, seed=2)
+    fused = ip.sequence(x)
+    ip.fused = False
+    assert np.array_equal(fused, ip.sequence(x))

@@ -63,3 +63,38 @@ def test_checkpoint_roundtrip_and_hash(tmp_path) -> None:
     torch.save(ck, path)
     with pytest.raises(ModelMismatchError):
         load_predictor(path)
+
+
+# ---- shipped default quality models ------------------------------------------------------------
+
+def test_default_weights_load_and_sha_check() -> None:
+    import hashlib
+    from importlib import resources
+
+    from codec.model import defaults
+    prov = resources.files("codec").joinpath("weights", "PROVENANCE.md").read_text()
+    for kind in defaults.KINDS:
+        raw = defaults.weight_bytes(kind)
+        assert len(raw) < 64 << 10  # tens of kB at most
+        ip, digest = defaults.load_default(kind)
+        assert digest == hashlib.sha256(raw).digest() and digest.hex() in prov
+        assert ip.cfg.n_symbols == defaults.PHRED_LEVELS
+        assert defaults.load_default(kind, digest)[1] == digest
+        with pytest.raises(ModelMismatchError):
+            defaults.load_default(kind, bytes(32))
+    with pytest.raises(ModelMismatchError):
+        defaults.weight_bytes("nope")
+
+
+def test_default_kind_and_phred_rules() -> None:
+    import numpy as np
+
+    from codec.model import defaults
+    assert defaults.kind_for(np.frombuffer(b"#,:F", np.uint8), np.array([150])) == "binned"
+    assert defaults.kind_for(np.arange(35, 74, dtype=np.uint8), np.array([72])) == "illumina40"
+    assert defaults.kind_for(np.arange(35, 67, dtype=np.uint8), np.array([5000])) == "long"
+    assert defaults.kind_for(np.arange(33, 127, dtype=np.uint8), np.array([100])) == "long"
+    a = np.frombuffer(b"BCh", np.uint8)
+    assert defaults.phred_offset(a) == 64 and list(defaults.phred_map(a, 64)) == [2, 3, 40]
+    a = np.frombuffer(b"!#I~", np.uint8)
+    assert defaults.phred_offset(a) == 33 and list(defaults.phred_map(a, 33)) == [0, 2, 40, 93]

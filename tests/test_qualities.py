@@ -182,3 +182,64 @@ def test_compress_roundtrip_real_slice(level: int) -> None:
     assert decompress(one) == data
     if level >= qualities.MIX_MIN_LEVEL:
         assert compress(data, CodecConfig(level=level, threads=2)) == one
+
+
+# ---- QUAL_MIX with the shipped default model (MODE_DEFAULT) ------------------------------------
+
+def _real_block(n_reads: int = 400):
+    raw = _fastq_slice(n_reads)
+    if raw is None:
+        pytest.skip("shared data not present")
+    lines = raw.split(b"\n")
+    seqs, qls = lines[1::4][:n_reads], lines[3::4][:n_reads]
+    allq = np.frombuffer(b"".join(qls), np.uint8)
+    lut = np.full(256, 4, np.uint8)
+    lut[np.frombuffer(b"ACGT", np.uint8)] = np.arange(4)
+    return allq, np.array([len(q) for q in qls]), lut[np.frombuffer(b"".join(seqs), np.uint8)]
+
+
+def test_default_mix_roundtrip_threads_and_mismatch(monkeypatch) -> None:
+    from codec.errors import ModelMismatchError
+    from codec.model import defaults
+    raw, lengths, bases = _real_block()
+    alphabet = np.unique(raw)
+    quals = np.searchsorted(alphabet, raw).astype(np.uint8)
+    mate = np.zeros(len(lengths), np.uint8)
+    k = len(alphabet)
+    dm = qual_mix.default_mapping(alphabet, lengths)
+    assert dm[0] == "illumina40"
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one, est = qual_mix.encode_with_estimate(quals, lengths, bases, mate, k, 5, default=dm)
+        torch.set_num_threads(2)
+        two, _ = qual_mix.encode_with_estimate(quals, lengths, bases, mate, k, 5, default=dm)
+    finally:
+        torch.set_num_threads(old)
+    assert one == two and one[1] == qual_mix.MODE_DEFAULT
+    assert len(one) < 1.05 * est  # the default model pays on gaiix from the first reads
+    assert np.array_equal(qual_mix.decode_qualities(one, lengths, bases, mate, k), quals)
+    # a tampered installed weight file is refused, never decoded into garbage
+    good = defaults.weight_bytes
+    monkeypatch.setattr(defaults, "weight_bytes",
+                        lambda kind: (lambda b: b[:-1] + bytes([b[-1] ^ 1]))(good(kind)))
+    with pytest.raises(ModelMismatchError):
+        qual_mix.decode_qualities(one, lengths, bases, mate, k)
+    monkeypatch.setattr(defaults, "weight_bytes", good)
+    kid_at = 15  # u8 version, mode, uvarint K, seg (2 bytes), chunk (2), u8 shift, betas (5), lr, w0
+    assert one[kid_at] == defaults.kind_id("illumina40")
+    with pytest.raises(FormatError):  # unknown kind id in the payload
+        qual_mix.decode_qualities(one[:kid_at] + bytes([250]) + one[kid_at + 1:], lengths, bases, mate, k)
+
+
+def test_level5_wrapper_uses_defaults_and_roundtrips() -> None:
+    raw, lengths, bases = _real_block(2000)
+    mate = np.zeros(len(lengths), np.uint8)
+    p5, c5 = qualities.encode_qualities(raw, lengths, bases, mate, 5)
+    p1, c1 = qualities.encode_qualities(raw, lengths, bases, mate, 1)
+    assert c1 == CodecId.QUAL_CTX and c5 == CodecId.QUAL_MIX and len(p5) < len(p1)
+    assert np.array_equal(qualities.decode_qualities(p5, lengths, bases, mate), raw)
+    data = _fastq_slice(300)
+    one = compress(data, CodecConfig(level=5))
+    assert compress(data, CodecConfig(level=5, threads=2)) == one
+    assert decompress(one) == data
