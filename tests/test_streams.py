@@ -136,3 +136,21 @@ def test_damaged_model_payloads_raise_format_error_or_decode(codec):
 def test_new_table_shapes():
     counts, totals = new_table(10, 4)
     assert counts.dtype == np.uint16 and counts.shape == (10, 4) and totals.shape == (10,)
+
+
+@pytest.mark.parametrize("mix_shift", [0, bases_ctx.MIX_SHIFT])
+@pytest.mark.parametrize("k_mid, k_high", [(11, 20), (12, 24)])
+def test_kmer_memory_every_variant_round_trips_deterministically(mix_shift, k_mid, k_high):
+    genome = RNG.integers(0, 4, 5000).astype(np.uint8)
+    reads = [genome[s:s + 150] for s in RNG.integers(0, 4850, 300)]
+    codes = np.concatenate(reads)
+    codes[RNG.integers(0, len(codes), 30)] = 4
+    lens = np.full(len(reads), 150, dtype=np.int64)
+    params = bases_ctx.BaseParams(k_mid, k_high, 18, (16, 32, 32), mix_shift)
+    payload = (bytes([bases_ctx.VERSION]) + params.to_bytes() + bytes([bases_ctx.SEGMENT & 0x7F | 0x80,
+                                                                        bases_ctx.SEGMENT >> 7])
+               + bases_ctx._encode_words(codes, lens, params))
+    again = bases_ctx._encode_words(codes, lens, params)
+    assert payload.endswith(again)
+    out = bases_ctx.decode_bases(payload, lens, np.zeros(len(lens), np.uint8), codes == 4)
+    assert np.array_equal(out, codes)
