@@ -16,13 +16,14 @@ from typing import BinaryIO
 
 import click
 
-from codec import __version__
-from codec.api import FORMAT_VERSION, atomic_output, compress_stream, decompress_stream
+from codec import FORMAT_VERSION, __version__
 from codec.config import DEFAULT_LEVEL, MAX_LEVEL, MIN_LEVEL, CodecConfig
 from codec.errors import CodecError
-from codec.inspect import archive_info
 
 from .progress import progress_bar
+
+# codec.api (numpy, numba, the models) is imported inside the commands, so that
+# `--help` is instant and an interrupt during start-up still exits quietly.
 
 SUFFIX = ".seqlm"
 
@@ -59,6 +60,8 @@ def _check_target(path: str, force: bool) -> None:
 @contextmanager
 def _outputs(paths: list[str] | None, force: bool) -> Iterator[list[BinaryIO]]:
     """Atomic output files, or stdout when ``paths`` is None."""
+    from codec.api import atomic_output
+
     if paths is None:
         yield [sys.stdout.buffer]
         sys.stdout.buffer.flush()
@@ -122,6 +125,8 @@ def compress(inputs, output, to_stdout, force, keep, remove, level, block_size, 
         target = None
     else:
         target = output or _default_archive(inputs)
+    from codec.api import compress_stream
+
     config = CodecConfig(level=level, block_bytes=block_size << 20, threads=threads)
     total = sum(os.path.getsize(p) for p in inputs if p != "-" and os.path.isfile(p))
     with _errors(), progress_bar(total, "compress", quiet) as tick, _outputs(
@@ -170,6 +175,8 @@ def _peek_header(archive: str) -> dict:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def decompress(archive, outputs, to_stdout, force, keep, remove, threads, quiet):
     """Restore the original FASTQ file(s), byte for byte (checksums verified)."""
+    from codec.api import decompress_stream
+
     with _errors():
         header = {"n_files": 1, "inputs": []} if archive == "-" else _peek_header(archive)
         n_files = int(header.get("n_files", 1))
@@ -205,6 +212,8 @@ def open_source(path: str) -> Iterator[BinaryIO]:
 @_threads_option
 def verify(archives, threads):
     """Fully decode archives and check every checksum; exit 1 on any damage."""
+    from codec.api import decompress_stream
+
     for archive in archives:
         with _errors(), open_source(archive) as src:
             try:
@@ -219,6 +228,8 @@ def verify(archives, threads):
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
 def info(archive, as_json):
     """Show what an archive holds: reads, bases, and per stream its model and size."""
+    from codec.inspect import archive_info
+
     with _errors():
         report = archive_info(archive)
     if as_json:
@@ -246,7 +257,20 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("seqlm: interrupted", err=True)
         return 130
+    except BrokenPipeError:  # e.g. `seqlm decompress x -c | head`: the reader left, not an error
+        sys.stderr.close()
+        return 141
     return 0
+
+
+def entry() -> None:
+    """Console-script entry point: exit codes 0 / 1 data / 2 usage / 130 interrupt."""
+    try:
+        code = run()
+    except KeyboardInterrupt:
+        click.echo("seqlm: interrupted", err=True)
+        code = 130
+    sys.exit(code)
 
 
 def _register_heads() -> None:
@@ -260,4 +284,4 @@ def _register_heads() -> None:
 _register_heads()
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry()

@@ -21,13 +21,13 @@ from typing import BinaryIO
 import numpy as np
 
 from . import container
+from . import FORMAT_VERSION  # noqa: F401  (re-exported)
 from .config import CodecConfig
 from .errors import ChecksumError, FormatError
 from .fastq.reader import iter_chunks
 from .pipeline import BlockResult, compress_block, decompress_block
 
 Progress = Callable[[int], None]
-FORMAT_VERSION = f"{container.FORMAT_MAJOR}.{container.FORMAT_MINOR}"
 
 
 def _versions() -> dict:

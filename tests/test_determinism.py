@@ -213,11 +213,3 @@ def test_default_weights_fast_equals_reference(kind: str) -> None:
         assert np.array_equal(hi, rh) and np.array_equal(ci, rc)
     _RAN["tables"] += 1
 
-
-def test_fused_step_equals_float_product_path() -> None:
-    cfg = CONFIGS[0]
-    ip = IntPredictor(random_quant_model(cfg, seed=3, gain=3.0))
-    x = _inputs(cfg, 64, 6, seed=2)
-    fused = ip.sequence(x)
-    ip.fused = False
-    assert np.array_equal(fused, ip.sequence(x))

@@ -42,6 +42,75 @@ class GapModels:
     forward_spec: InputSpec
     backward: Predictor | None = None
     backward_spec: InputSpec | None = None
+    ngram_forward: "NgramModel | None" = None
+    ngram_backward: "NgramModel | None" = None
+    lstm_weight: float = 1.0        # mixture weight of the LSTM against the n-gram model, per position
+
+
+class NgramModel:
+    """Interpolated Witten-Bell n-gram model (PPM-style blending) over symbols ``0..K-1``.
+
+    ``P_n(x|h) = (c(h,x) + u(h) P_{n-1}(x|h')) / (c(h) + u(h))`` with ``u(h)``
+    the number of distinct symbols seen after ``h`` and ``h'`` the context one
+    shorter; order 0 is the add-1/2 symbol frequency. A long context seen once
+    predicts its follower with weight 1/2, so repeated motifs in the sequence
+    are copied. Contexts are cut at an unknown symbol (``-1``).
+    """
+
+    def __init__(self, n_symbols: int, order: int, seqs) -> None:
+        self.k, self.order = int(n_symbols), int(order)
+        self.tables: list[dict] = [dict() for _ in range(self.order + 1)]
+        for s in seqs:
+            s = [int(v) for v in s]
+            for t, x in enumerate(s):
+                if x < 0:
+                    continue
+                for n in range(self.order + 1):
+                    if n > t or (n and s[t - n] < 0):
+                        break
+                    h = tuple(s[t - n:t])
+                    row = self.tables[n].get(h)
+                    if row is None:
+                        row = self.tables[n][h] = np.zeros(self.k)
+                    row[x] += 1
+        uni = self.tables[0].get((), np.zeros(self.k))
+        self._p0 = (uni + 0.5) / (uni.sum() + 0.5 * self.k)
+        self._cache: dict = {}
+
+    def dist(self, hist) -> np.ndarray:
+        """Next-symbol probabilities after the symbol list ``hist``."""
+        h = []
+        for v in reversed(hist[-self.order:] if self.order else []):
+            if v < 0:
+                break
+            h.append(int(v))
+        h = tuple(reversed(h))
+        p = self._cache.get(h)
+        if p is not None:
+            return p
+        p = self._p0
+        for n in range(1, len(h) + 1):
+            row = self.tables[n].get(h[len(h) - n:])
+            if row is None:
+                break
+            c, u = row.sum(), float((row > 0).sum())
+            p = (row + u * p) / (c + u)
+        self._cache[h] = p
+        return p
+
+    def window_p(self, seq: np.ndarray, a: int, b: int, cands: np.ndarray, window: int) -> np.ndarray:
+        """Per-position probabilities ``[N, L]`` of ``seq[a:b+window]`` with ``seq[a:b]`` = each candidate."""
+        end = min(len(seq), b + window)
+        pre = [int(v) for v in seq[max(0, a - self.order):a]]
+        tail = [int(v) for v in seq[b:end]]
+        out = np.ones((len(cands), b - a + len(tail)))
+        for i, c in enumerate(cands):
+            full = pre + [int(v) for v in c] + tail
+            for j in range(b - a + len(tail)):
+                x = full[len(pre) + j]
+                if x >= 0:
+                    out[i, j] = self.dist(full[:len(pre) + j])[x]
+        return out
 
 
 def find_gaps(seq: str, gap_char: str) -> list[tuple[int, int]]:
@@ -76,7 +145,7 @@ def train_gap_models(seqs: list[np.ndarray], alphabet: Alphabet, *, hidden: int 
 @torch.no_grad()
 def _window_logp(model: Predictor, spec: InputSpec, seq: np.ndarray, a: int, b: int,
                  cands: np.ndarray, window: int, batch: int = 4096) -> np.ndarray:
-    """log P(seq[a:b+window] with seq[a:b] = cand | seq[:a]) for each candidate row."""
+    """Per-position log P of seq[a:b+window] with seq[a:b] = cand, given seq[:a] (``[N, L]``; 0 at unknowns)."""
     end = min(len(seq), b + window)
     tail = seq[b:end]
     prefix = seq[:a]
@@ -84,7 +153,7 @@ def _window_logp(model: Predictor, spec: InputSpec, seq: np.ndarray, a: int, b: 
         _, state = model.hidden_states(torch.from_numpy(spec.encode(prefix)[None]))
     else:
         state = model.initial_state(1)
-    out = np.empty(len(cands))
+    out = np.empty((len(cands), b - a + len(tail)))
     for i in range(0, len(cands), batch):
         c = cands[i:i + batch]
         full = np.concatenate([c, np.broadcast_to(tail, (len(c), len(tail)))], axis=1)
@@ -94,23 +163,37 @@ def _window_logp(model: Predictor, spec: InputSpec, seq: np.ndarray, a: int, b: 
         logp = torch.log_softmax(logits.float(), dim=-1)
         y = torch.from_numpy(full)
         lp = logp.gather(-1, y.clamp_min(0)[..., None])[..., 0] * (y >= 0)
-        out[i:i + len(c)] = lp.sum(dim=1).numpy()
+        out[i:i + len(c)] = lp.numpy()
     return out
 
 
+def _direction_logp(model, spec, ngram, w: float, seq, a, b, cands, window) -> np.ndarray:
+    """Summed log-probability of each candidate's window under one direction's (mixed) model."""
+    if ngram is None or w >= 1.0:
+        return _window_logp(model, spec, seq, a, b, cands, window).sum(axis=1)
+    p = ngram.window_p(seq, a, b, cands, window)
+    if model is not None and w > 0.0:
+        p = w * np.exp(_window_logp(model, spec, seq, a, b, cands, window)) + (1.0 - w) * p
+    return np.log(p).sum(axis=1)
+
+
 def _score(models: GapModels, seq: np.ndarray, a: int, b: int, cands: np.ndarray, window: int) -> np.ndarray:
-    s = _window_logp(models.forward, models.forward_spec, seq, a, b, cands, window)
-    if models.backward is not None:
+    w = models.lstm_weight
+    s = _direction_logp(models.forward, models.forward_spec, models.ngram_forward, w, seq, a, b, cands, window)
+    if models.backward is not None or models.ngram_backward is not None:
         n = len(seq)
-        s = s + _window_logp(models.backward, models.backward_spec, seq[::-1].copy(), n - b, n - a,
-                             cands[:, ::-1].copy(), window)
+        s = s + _direction_logp(models.backward, models.backward_spec, models.ngram_backward, w,
+                                seq[::-1].copy(), n - b, n - a, cands[:, ::-1].copy(), window)
     return s
 
 
 @torch.no_grad()
-def _beam(model: Predictor, spec: InputSpec, seq: np.ndarray, a: int, b: int, width: int) -> np.ndarray:
-    """Top ``width`` fills of ``seq[a:b]`` under one direction's model alone."""
+def _beam(model: Predictor, spec: InputSpec, seq: np.ndarray, a: int, b: int, width: int,
+          ngram: NgramModel | None = None, w: float = 1.0) -> np.ndarray:
+    """Top ``width`` fills of ``seq[a:b]`` under one direction's (mixed) model alone."""
     prefix = seq[:a]
+    if model is None or (ngram is not None and w <= 0.0):
+        return _ngram_beam(ngram, seq, a, b, width)
     k = spec.n_symbols
     if a > 0:
         _, state = model.hidden_states(torch.from_numpy(spec.encode(prefix)[None]))
@@ -126,6 +209,9 @@ def _beam(model: Predictor, spec: InputSpec, seq: np.ndarray, a: int, b: int, wi
             x = spec.encode(np.zeros((len(hyps), 1), dtype=np.int64), prefix=hist)[:, 0]
         logits, state = model.step(torch.from_numpy(x), state)
         lp = torch.log_softmax(logits.float(), dim=-1).numpy()
+        if ngram is not None and w < 1.0:
+            pn = np.stack([ngram.dist(list(h)) for h in hist])
+            lp = np.log(w * np.exp(lp) + (1.0 - w) * pn)
         total = (scores[:, None] + lp).reshape(-1)
         keep = np.argsort(-total, kind="stable")[:width]
         parent, sym = keep // k, keep % k
@@ -133,6 +219,18 @@ def _beam(model: Predictor, spec: InputSpec, seq: np.ndarray, a: int, b: int, wi
         scores = total[keep]
         state = (state[0][:, parent], state[1][:, parent])
     return hyps
+
+
+def _ngram_beam(ngram: NgramModel, seq: np.ndarray, a: int, b: int, width: int) -> np.ndarray:
+    prefix = [int(v) for v in seq[max(0, a - ngram.order):a]]
+    hyps, scores = [[]], np.zeros(1)
+    for _ in range(b - a):
+        lp = np.log(np.stack([ngram.dist(prefix + h) for h in hyps]))
+        total = (scores[:, None] + lp).reshape(-1)
+        keep = np.argsort(-total, kind="stable")[:width]
+        hyps = [hyps[i // ngram.k] + [int(i % ngram.k)] for i in keep]
+        scores = total[keep]
+    return np.array(hyps, dtype=np.int64).reshape(len(hyps), b - a)
 
 
 def _refine(models: GapModels, seq: np.ndarray, a: int, b: int, best: np.ndarray, best_score: float,
@@ -159,10 +257,12 @@ def _solve_gap(models: GapModels, seq: np.ndarray, a: int, b: int, *, exact_limi
         cands = np.array(list(itertools.product(range(k), repeat=g)), dtype=np.int64)
         sc = _score(models, seq, a, b, cands, window)
         return cands[int(np.argmax(sc))]
-    pools = [_beam(models.forward, models.forward_spec, seq, a, b, beam)]
-    if models.backward is not None:
+    w = models.lstm_weight
+    pools = [_beam(models.forward, models.forward_spec, seq, a, b, beam, models.ngram_forward, w)]
+    if models.backward is not None or models.ngram_backward is not None:
         n = len(seq)
-        rev = _beam(models.backward, models.backward_spec, seq[::-1].copy(), n - b, n - a, beam)
+        rev = _beam(models.backward, models.backward_spec, seq[::-1].copy(), n - b, n - a, beam,
+                    models.ngram_backward, w)
         pools.append(rev[:, ::-1])
     cands = np.unique(np.concatenate(pools, axis=0), axis=0)
     sc = _score(models, seq, a, b, cands, window)
@@ -181,6 +281,19 @@ def fill_sequence(models: GapModels, gapped: str, gap_char: str = "-", *, exact_
     seq = alpha.encode(gapped.replace(gap_char, "\0"))
     for a, b in gaps:
         seq[a:b] = -1
+    fills = fill_encoded(models, seq, gaps, exact_limit=exact_limit, beam=beam, window=window, max_passes=max_passes)
+    out = list(gapped)
+    for (a, b), f in fills.items():
+        out[a:b] = list(alpha.decode(f))
+    return "".join(out)
+
+
+def fill_encoded(models: GapModels, seq: np.ndarray, gaps: list[tuple[int, int]], *, exact_limit: int = 8000,
+                 beam: int = 64, window: int = 32, max_passes: int = 3) -> dict:
+    """Best fill of each ``(start, end)`` run of ``seq`` (symbol indices), keyed by run."""
+    seq = seq.copy()
+    for a, b in gaps:
+        seq[a:b] = -1
     fills: dict[tuple[int, int], np.ndarray] = {}
     for _ in range(max_passes):
         changed = False
@@ -194,10 +307,7 @@ def fill_sequence(models: GapModels, gapped: str, gap_char: str = "-", *, exact_
             seq[a:b] = f
         if not changed:
             break
-    out = list(gapped)
-    for (a, b), f in fills.items():
-        out[a:b] = list(alpha.decode(f))
-    return "".join(out)
+    return fills
 
 
 def gap_accuracy(gapped: str, filled: str, truth: str, gap_char: str = "-") -> tuple[int, int]:

@@ -75,11 +75,11 @@ def _cell0(xrows, tab, acc, m_hh, sig, tnh, h, c):
         ar = acc[r]
         t0 = tab[x[0]]
         for j in range(g4):
-            z[j] = t0[j] + _rs(np.int64(ar[j]) * m_hh[j], MULT_SHIFT)
+            z[j] = np.int64(t0[j]) + _rs(np.int64(ar[j]) * m_hh[j], MULT_SHIFT)
         for f in range(1, nf):
             t = tab[x[f]]
             for j in range(g4):
-                z[j] += t[j]
+                z[j] += np.int64(t[j])
         _cell_update(z, h[r], c[r], sig, tnh, gi, gf, gg, go)
 
 
@@ -115,77 +115,6 @@ def _freqs(oacc, m_out, b_out, ex, freq):
         top = 0
         for j in range(k):
             lj = _rs(np.int64(ar[j]) * m_out[j], MULT_SHIFT) + b_out[j]
-            lg[j] = lj
-            if lj > best:
-                best = lj
-                top = j
-        s = np.int64(0)
-        for j in range(k):
-            e = ex[min((best - lg[j]) >> LUT_SHIFT, LUT_SIZE - 1)]
-            lg[j] = e
-            s += e
-        rr = (np.int64(FREQ_TOTAL - k) << 32) // s
-        tot = np.int64(0)
-        fr = freq[r]
-        for j in range(k):
-            fj = 1 + ((lg[j] * rr) >> 32)
-            fr[j] = fj
-            tot += fj
-        fr[top] += FREQ_TOTAL - tot
-
-
-@nb.njit(**_NJ)
-def _step1(xrows, tab, whh, m_hh, wout, m_out, b_out, sig, tnh, ex, h, c, freq):
-    """Whole step of a 1-layer model, fused, all integer: rows ``0..len(xrows)-1``.
-
-    ``whh`` int32 ``[H, 4H]`` and ``wout`` int32 ``[H, K']`` (transposed, so the inner
-    loops run over contiguous outputs); dot products accumulate in int32, which is
-    exact because :meth:`QuantModel.check_bounds` keeps them below 2**24. Identical
-    to the float32-product path and to the numpy reference."""
-    n, hid = xrows.shape[0], h.shape[1]
-    g4 = 4 * hid
-    nf = xrows.shape[1]
-    k = freq.shape[1]
-    acc = np.empty(g4, dtype=np.int32)
-    z = np.empty(g4, dtype=np.int64)
-    hi = np.empty(hid, dtype=np.int32)
-    oacc = np.empty(k, dtype=np.int32)
-    gi = np.empty(hid, dtype=np.int64)
-    gf = np.empty(hid, dtype=np.int64)
-    gg = np.empty(hid, dtype=np.int64)
-    go = np.empty(hid, dtype=np.int64)
-    lg = np.empty(k, dtype=np.int64)
-    for r in range(n):
-        hr = h[r]
-        for u in range(hid):
-            hi[u] = np.int32(hr[u])
-        for j in range(g4):
-            acc[j] = 0
-        for u in range(hid):
-            hu = hi[u]
-            for j in range(g4):
-                acc[j] += hu * whh[u, j]
-        x = xrows[r]
-        t0 = tab[x[0]]
-        for j in range(g4):
-            z[j] = np.int64(t0[j]) + _rs(np.int64(acc[j]) * m_hh[j], MULT_SHIFT)
-        for f in range(1, nf):
-            t = tab[x[f]]
-            for j in range(g4):
-                z[j] += np.int64(t[j])
-        _cell_update(z, hr, c[r], sig, tnh, gi, gf, gg, go)
-        for u in range(hid):
-            hi[u] = np.int32(hr[u])
-        for j in range(k):
-            oacc[j] = 0
-        for u in range(hid):
-            hu = hi[u]
-            for j in range(k):
-                oacc[j] += hu * wout[u, j]
-        best = np.int64(-(1 << 62))
-        top = 0
-        for j in range(k):
-            lj = _rs(np.int64(oacc[j]) * m_out[j], MULT_SHIFT) + b_out[j]
             lg[j] = lj
             if lj > best:
                 best = lj
@@ -246,13 +175,11 @@ class IntPredictor:
         self.b_out = np.ascontiguousarray(qm.b_out, dtype=np.int64)
         self.sig, self.tnh, self.ex = luts()
         self.layers = layers
-        self.whh1 = np.ascontiguousarray(qm.w_hh[0].T, dtype=np.int32)      # [H, 4H]
-        self.wout1 = np.ascontiguousarray(qm.w_out.T, dtype=np.int32)      # [H, K]
-        # the fused kernel reads int32 copies (half the cache footprint) when the values allow
+        # layer 0 reads int32 copies (half the cache footprint) when the values allow;
+        # every sum is still formed in int64, so the results are the same
         small = int(np.abs(self.tab).max(initial=0)) * cfg.n_features < (1 << 31)
-        self.tab1 = np.ascontiguousarray(self.tab, dtype=np.int32) if small else self.tab
-        self.sig1, self.tnh1, self.ex1 = (np.ascontiguousarray(a, dtype=np.int32) for a in luts())
-        self.fused = layers == 1
+        self.tab0 = np.ascontiguousarray(self.tab, dtype=np.int32) if small else self.tab
+        self.sig32, self.tnh32 = (np.ascontiguousarray(a, dtype=np.int32) for a in luts()[:2])
         self._bufs: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def restrict(self, cols: np.ndarray) -> "IntPredictor":
@@ -273,7 +200,6 @@ class IntPredictor:
         new.woT = torch.from_numpy(wo)
         new.m_out = np.ascontiguousarray(self.m_out[cols])
         new.b_out = np.ascontiguousarray(self.b_out[cols])
-        new.wout1 = np.ascontiguousarray(self.qm.w_out[cols].T, dtype=np.int32)
         new.out_cols = cols
         new._bufs = {}
         return new
@@ -309,17 +235,13 @@ class IntPredictor:
         n = xrows.shape[0]
         if n == 0:
             return
-        if self.fused:
-            _step1(xrows, self.tab1, self.whh1, self.m_hh[0], self.wout1, self.m_out, self.b_out,
-                   self.sig1, self.tnh1, self.ex1, h[0, :n], c[0, :n], freq[:n])
-            return
         acc_hh, acc_ih, oacc = self._buffers(n)
         for layer in range(self.layers):
             hl = torch.from_numpy(h[layer, :n])
             a = acc_hh[:n]
             torch.mm(hl, self.whhT[layer], out=a)
             if layer == 0:
-                _cell0(xrows, self.tab, a.numpy(), self.m_hh[0], self.sig, self.tnh, h[0, :n], c[0, :n])
+                _cell0(xrows, self.tab0, a.numpy(), self.m_hh[0], self.sig32, self.tnh32, h[0, :n], c[0, :n])
             else:
                 ai = acc_ih[:n]
                 torch.mm(torch.from_numpy(h[layer - 1, :n]), self.wihT[layer], out=ai)

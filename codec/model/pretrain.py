@@ -182,13 +182,50 @@ def train_kind(kind: str, data_dir: Path = DATA, steps: int | None = None, seed:
     return model
 
 
+def evaluate(names: list[str], data_dir: Path = DATA, n_reads: int | None = None, decode: bool = True,
+             log=print) -> list[dict]:
+    """Bits/qual of QUAL_CTX and of QUAL_MIX with the installed defaults (each file one
+    single-end block, as the level-5 wrapper would code it) and CPU M symbols/s."""
+    from ..streams import qual_ctx, qual_mix
+    torch.set_num_threads(1)
+    out = []
+    for name in names:
+        q, lens, b = read_fastq(data_dir / name, n_reads)
+        alphabet = np.unique(q)
+        k = len(alphabet)
+        sym = np.searchsorted(alphabet, q).astype(np.uint8)
+        mate = np.zeros(len(lens), dtype=np.uint8)
+        n = len(q)
+        t = time.process_time()
+        pc = qual_ctx.encode_qualities(sym, lens, b, mate, k)
+        t_ctx = time.process_time() - t
+        dm = qual_mix.default_mapping(alphabet, lens)
+        t = time.process_time()
+        pm, _ = qual_mix.encode_with_estimate(sym, lens, b, mate, k, 5, default=dm)
+        t_enc = time.process_time() - t
+        row = {"file": name, "kind": dm[0], "symbols": n, "ctx_bits": len(pc) * 8 / n,
+               "mix_bits": len(pm) * 8 / n, "ctx_enc_mps": n / t_ctx / 1e6, "mix_enc_mps": n / t_enc / 1e6}
+        if decode:
+            t = time.process_time()
+            back = qual_mix.decode_qualities(pm, lens, b, mate, k)
+            row["mix_dec_mps"] = n / (time.process_time() - t) / 1e6
+            assert np.array_equal(back, sym)
+        log(" ".join(f"{k_}={v:.4f}" if isinstance(v, float) else f"{k_}={v}" for k_, v in row.items()))
+        out.append(row)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=WEIGHTS)
     ap.add_argument("--kinds", nargs="*", default=list(KINDS))
     ap.add_argument("--steps-scale", type=float, default=1.0)
+    ap.add_argument("--eval", nargs="*", metavar="FASTQ", help="evaluate the installed defaults on these files")
     args = ap.parse_args(argv)
+    if args.eval is not None:
+        evaluate(args.eval or sorted(p.name for p in args.data.glob("*.fastq.gz")), args.data)
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     lines = []
     for kind in args.kinds:

@@ -24,7 +24,8 @@ two models and is usually well below both.
 Payload (little-endian)::
 
     u8      version (1)
-    u8      mode: 0 = nothing coded (no symbols, or K == 1), 1 = mixed
+    u8      mode: 0 = nothing coded (no symbols, or K == 1), 1 = mixed (fitted LSTM),
+            2 = mixed with a shipped default LSTM (no weights stored)
     -- mode 1 only --
     uvarint K (must equal n_symbols)
     uvarint seg_len (rows hold at most this many symbols of one read)
@@ -35,6 +36,18 @@ Payload (little-endian)::
     blob    quantised LSTM (uvarint length + QuantModel.to_bytes())
     u32     crc32 of the decoded quality symbols (uint8)
     rest    range-coded words ('<u4'), symbols in chunk, step, row order
+    -- mode 2 (MODE_DEFAULT): as mode 1 up to and including w0, then --
+    u8      kind id (index in codec.model.defaults.KINDS: 0 binned, 1 illumina40, 2 long)
+    32 B    sha256 of the weight file codec/weights/<kind>.qlstm (QuantModel.to_bytes());
+            a decoder whose installed file differs raises ModelMismatchError
+    K B     Phred value (0..93) of each block symbol, in symbol order
+    u32     crc32 of the decoded quality symbols (uint8)
+    rest    range-coded words, as in mode 1
+
+In mode 2 the LSTM's previous-quality inputs are ``phred[q]`` (start token: 94),
+its mate input is always 0, and its table is the integer softmax of the logits of
+output columns ``phred[0..K-1]`` only (``IntPredictor.restrict``), total 2**20,
+every entry >= 1. Mixing, context model and coding order are those of mode 1.
 """
 
 from __future__ import annotations
@@ -64,7 +77,7 @@ CHUNK = 4096
 FIRST_CHUNK = 16
 LR_SHIFT = 7
 W0 = 128          # initial weight in 1/256 (0.5)
-W0_DEFAULT = 128  # initial weight of the default model
+W0_DEFAULT = 192  # initial weight of the default model (it is good from the first read)
 W_ONE = 1 << 16
 N_MIX_POS = 16
 N_MIX_Q = 4
