@@ -117,7 +117,8 @@ def read_next(src: BinaryIO, offset: int, index: int) -> tuple[str, bytes | Trai
         return "trailer", _read_trailer(src, offset)
     if not tag:
         raise FormatError("truncated archive: trailer missing", offset)
-    raise FormatError(f"corrupt archive: unexpected tag {tag!r}", offset)
+    raise ChecksumError(f"corrupt archive: unexpected tag {tag!r} where block {index} or the trailer "
+                        "should start", block=index, offset=offset)
 
 
 def _read_trailer(src: BinaryIO, offset: int) -> Trailer:

@@ -72,7 +72,15 @@ def test_random_byte_flips_never_give_wrong_output(archive):
 def test_flipped_block_byte_names_the_block():
     data = b"".join(b"@r%d\nACGTACGT\n+\nIIIIIIII\n" % i for i in range(400))
     blob = bytearray(compress(data, CodecConfig(block_bytes=2048)))
-    blob[-200] ^= 1  # inside the last block (the trailer is smaller than 200 bytes here)
-    with pytest.raises(ChecksumError) as info:
-        decompress(bytes(blob))
-    assert info.value.block is not None and info.value.block > 0
+    # one-file trailer: 'T' u32 n_blocks u64 n_records u8 n_files (u64, u32) n_blocks*u64 u32 end(8)
+    n_blocks = next(n for n in range(1, 10_000)
+                    if blob[len(blob) - (38 + 8 * n)] == ord("T")
+                    and struct.unpack_from("<I", blob, len(blob) - (37 + 8 * n))[0] == n)
+    last = struct.unpack_from("<Q", blob, len(blob) - 12 - 8)[0]
+    assert n_blocks > 2
+    for where in (last + 20, last, last + 3):  # body, tag, length field of the last block
+        damaged = bytearray(blob)
+        damaged[where] ^= 1
+        with pytest.raises(FormatError) as info:
+            decompress(bytes(damaged))
+        assert f"block {n_blocks - 1}" in str(info.value)
