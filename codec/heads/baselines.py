@@ -15,7 +15,7 @@ from collections import Counter
 
 import numpy as np
 
-__all__ = ["MarkovModel", "select_markov", "KmerLogReg", "default_kmer", "majority_vote_fill"]
+__all__ = ["MarkovModel", "HashedPPM", "select_markov", "KmerLogReg", "default_kmer", "majority_vote_fill"]
 
 
 class MarkovModel:
@@ -170,3 +170,81 @@ def majority_vote_fill(gapped: str, corpus: list[str], gap_char: str = "-") -> s
         if votes[i]:
             out[i] = votes[i].most_common(1)[0][0]
     return "".join(out)
+
+
+class HashedPPM:
+    """Interpolated Witten-Bell n-gram model of order ``order`` over hashed contexts (vectorised).
+
+    ``P_n(x|h) = (c(h,x) + u(h) P_{n-1}(x|h')) / (c(h) + u(h))`` for ``n = 1..order``
+    (``u(h)``: distinct symbols seen after ``h``; a context never seen passes
+    ``P_{n-1}`` through), order 0 the add-1/2 frequency. Long contexts seen in
+    training act as a copy model (PPM-style blending). ``-1`` = unknown: never
+    a target, and contexts spanning it are not used.
+    """
+
+    MOD = (1 << 56) - 5   # keeps context * K inside int64 for K <= 127
+
+    def __init__(self, order: int, n_symbols: int) -> None:
+        self.order, self.k = int(order), int(n_symbols)
+        self.tables = []
+
+    def _ctx(self, s: np.ndarray):
+        """Per order n = 1..order: hashed context ids [T] and a validity mask."""
+        k, base = self.k, self.k + 1
+        out = []
+        h = np.zeros(len(s), dtype=np.int64)
+        ok = np.ones(len(s), dtype=bool)
+        for n in range(1, self.order + 1):
+            prev = np.full(len(s), -1, dtype=np.int64)
+            prev[n:] = s[:-n] if n < len(s) else prev[n:]
+            ok = ok & (prev >= 0)
+            h = (h * base + np.where(prev >= 0, prev, k) + 1) % self.MOD
+            out.append((h.copy(), ok.copy()))
+        return out
+
+    def fit(self, seqs) -> "HashedPPM":
+        uni = np.zeros(self.k)
+        per = [([], []) for _ in range(self.order)]
+        for s in seqs:
+            s = np.asarray(s, dtype=np.int64)
+            t = s >= 0
+            uni += np.bincount(s[t], minlength=self.k)
+            for n, (h, ok) in enumerate(self._ctx(s)):
+                m = ok & t
+                per[n][0].append(h[m])
+                per[n][1].append(s[m])
+        self.p0 = (uni + 0.5) / (uni.sum() + 0.5 * self.k)
+        self.tables = []
+        for hs, xs in per:
+            h = np.concatenate(hs) if hs else np.zeros(0, np.int64)
+            x = np.concatenate(xs) if xs else np.zeros(0, np.int64)
+            pk, pc = np.unique(h * self.k + x, return_counts=True)
+            ck, cc = np.unique(h, return_counts=True)
+            uk, uc = np.unique(pk // self.k, return_counts=True) if len(pk) else (pk, pc)
+            self.tables.append((pk, pc, ck, cc, uk, uc))
+        return self
+
+    @staticmethod
+    def _look(keys, counts, q):
+        if len(keys) == 0:
+            return np.zeros(len(q), dtype=np.float64)
+        pos = np.clip(np.searchsorted(keys, q), 0, len(keys) - 1)
+        return np.where(keys[pos] == q, counts[pos], 0).astype(np.float64)
+
+    def symbol_probs(self, s: np.ndarray) -> np.ndarray:
+        """Probability of each symbol of ``s`` given what precedes it (1 at unknowns)."""
+        s = np.asarray(s, dtype=np.int64)
+        t = s >= 0
+        x = np.where(t, s, 0)
+        p = self.p0[x]
+        for (h, ok), (pk, pc, ck, cc, uk, uc) in zip(self._ctx(s), self.tables):
+            c_hx = self._look(pk, pc, h * self.k + x)
+            c_h = self._look(ck, cc, h)
+            u_h = self._look(uk, uc, h)
+            seen = ok & (c_h > 0)
+            p = np.where(seen, (c_hx + u_h * p) / np.maximum(c_h + u_h, 1.0), p)
+        return np.where(t, p, 1.0)
+
+    def sequence_bits(self, seqs) -> tuple[np.ndarray, np.ndarray]:
+        bits = np.array([float(-np.log2(self.symbol_probs(s)).sum()) for s in seqs])
+        return bits, np.array([int((np.asarray(s) >= 0).sum()) for s in seqs])

@@ -63,7 +63,7 @@ TRAIN: dict[str, list[tuple[str, int]]] = {
              ("pacbio-hifi-16s-amplicon-m64192.fastq.gz", 500),
              ("pacbio-hifi-ecoli-k12-mg1655.fastq.gz", 200)],
 }
-STEPS = {"binned": 1000, "illumina40": 1100, "long": 600}
+STEPS = {"binned": 1000, "illumina40": 1100, "long": 250}
 
 _BASE_CODE = np.full(256, 4, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):

@@ -1,9 +1,10 @@
 """The BASES stream: ACGT as codes 0..3 under the best available model.
 
 Payload: ``u8 codec_id`` then that codec's payload. Candidates are the
-context-mixing model (:mod:`codec.streams.bases_ctx`) and, when it does badly
-(few shared k-mers), lzma over the 2-bit-per-base packed codes, which still
-finds long exact repeats. Positions in the exception mask are not coded here.
+context-mixing model (:mod:`codec.streams.bases_ctx`) and lzma over the codes,
+one byte per base (byte-aligned, so LZ77 finds long exact repeats in every
+phase: HiFi reads of one locus), tried when a sample says it could win.
+Positions in the exception mask are not coded here.
 """
 
 from __future__ import annotations
@@ -13,34 +14,20 @@ import numpy as np
 from ..errors import FormatError
 from ..varint import Reader
 from . import bases_ctx
-from .general import pack_best, unpack
+from .general import lzma_if_smaller, unpack
 from .ids import CodecId
 
-LZMA_TRY_ABOVE_BITS = 1.6  # try lzma only when the model leaves this much per base
-LZMA_MIN_LEVEL = 7
-
-
-def _pack2(codes: np.ndarray) -> bytes:
-    c = np.where(codes > 3, 0, codes).astype(np.uint8)
-    pad = (-len(c)) % 4
-    c = np.concatenate((c, np.zeros(pad, np.uint8))).reshape(-1, 4)
-    return (c[:, 0] | (c[:, 1] << 2) | (c[:, 2] << 4) | (c[:, 3] << 6)).astype(np.uint8).tobytes()
-
-
-def _unpack2(data: bytes, total: int) -> np.ndarray:
-    b = np.frombuffer(data, dtype=np.uint8)
-    if len(b) != (total + 3) // 4:
-        raise FormatError("packed base stream has the wrong size")
-    return np.stack([(b >> s) & 3 for s in (0, 2, 4, 6)], axis=1).ravel()[:total].astype(np.uint8)
+LONG_READ_MEAN = 500  # mean read length from which lzma is always tried (HiFi repeats)
 
 
 def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level: int) -> tuple[bytes, CodecId]:
     payload = bases_ctx.encode_bases(codes, lengths, mate, level)
     best = (payload, CodecId.BASE_CTX)
-    n_coded = int((codes <= 3).sum())
-    if level >= LZMA_MIN_LEVEL and n_coded and 8 * len(payload) > LZMA_TRY_ABOVE_BITS * n_coded:
-        packed = pack_best(_pack2(codes), (CodecId.LZMA,))
-        if len(packed) < len(payload):
+    if level >= 2:
+        long_reads = len(lengths) and int(lengths.sum()) >= LONG_READ_MEAN * len(lengths)
+        packed = lzma_if_smaller(np.where(codes > 3, 0, codes).astype(np.uint8).tobytes(), len(payload),
+                                 always=bool(long_reads) or level >= 7)
+        if packed is not None:
             best = (packed, CodecId.LZMA)
     return bytes([best[1]]) + best[0], best[1]
 
@@ -54,7 +41,9 @@ def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptio
     if codec_id == CodecId.BASE_CTX:
         return bases_ctx.decode_bases(body, lengths, mate, exceptions)
     if codec_id == CodecId.LZMA:
-        codes = _unpack2(unpack(body, limit=total // 4 + 1), total)
+        codes = np.frombuffer(unpack(body, limit=total), dtype=np.uint8).copy()
+        if len(codes) != total or (codes > 3).any():
+            raise FormatError("lzma base stream has the wrong size or symbols")
         codes[exceptions] = 4
         return codes
     raise FormatError(f"unknown base codec id {codec_id}")
