@@ -32,6 +32,13 @@ class HeadsCliError(click.ClickException):
 def _errors() -> Iterator[None]:
     try:
         yield
+    except BrokenPipeError:
+        # the reader went away (``... | head``): stop quietly, as a filter should
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        raise SystemExit(0) from None
     except CodecError as exc:
         raise HeadsCliError(str(exc)) from None
     except OSError as exc:

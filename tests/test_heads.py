@@ -250,3 +250,19 @@ def test_cross_validate_reports_every_method() -> None:
         assert sum(map(sum, r["confusion"])) == 20 and 0 <= r["accuracy"] <= 1
     with pytest.raises(LabelError):
         cross_validate(texts, ["x"] * 20, DNA, "cls", ClassifierSettings(), folds=2)
+
+
+def test_hashed_ppm_and_ngram_copy_repeats():
+    import numpy as np
+    from codec.heads.baselines import HashedPPM
+    from codec.heads.gapfill import NgramModel
+
+    s = np.array([0, 1, 2, 3] * 20, dtype=np.int64)
+    m = HashedPPM(4, 4).fit([s])
+    p = m.symbol_probs(s)
+    assert p.shape == s.shape and (p > 0).all() and (p <= 1).all()
+    assert p[-1] > 0.9                      # long repeated context predicts its follower
+    assert m.sequence_bits([s[::-1].copy()])[0][0] > m.sequence_bits([s])[0][0]
+    ng = NgramModel(4, 3, [s])
+    d = ng.dist([0, 1, 2])
+    assert abs(d.sum() - 1) < 1e-9 and d.argmax() == 3

@@ -52,6 +52,7 @@ class ClassifierSettings:
     time_budget: float = 60.0       # seconds for the whole fit
     max_len: int = 1024             # head: symbols per sequence fed to the classifier
     seed: int = 0
+    ppm_orders: tuple[int, ...] = (2, 4, 6, 8, 10, 12)   # codelength: candidate orders of the per-class PPM
 
 
 @dataclass
@@ -66,11 +67,17 @@ class Classifier:
     head: torch.nn.Linear | None = None
     max_len: int = 1024
     info: dict = field(default_factory=dict)
+    ppm: list | None = None                   # codelength: per-class HashedPPM mixed with each member
+    lstm_weight: float = 1.0
 
     def log_probs(self, seqs: list[np.ndarray]) -> np.ndarray:
         """Natural-log class posteriors ``[N, C]``."""
         if self.method == "codelength":
-            bits = np.stack([sequence_bits(m, seqs, self.spec)[0] for m in self.members], axis=1)
+            if self.ppm:
+                bits = np.stack([_mixed_bits(m, p, self.lstm_weight, seqs, self.spec)
+                                 for m, p in zip(self.members, self.ppm)], axis=1)
+            else:
+                bits = np.stack([sequence_bits(m, seqs, self.spec)[0] for m in self.members], axis=1)
             score = -bits * math.log(2.0) + np.log(self.priors)[None]
         else:
             score = _head_logits(self.members[0], self.head, seqs, self.spec, self.max_len)
@@ -81,6 +88,52 @@ class Classifier:
         lp = self.log_probs(seqs)
         best = lp.argmax(axis=1)
         return [self.classes[i] for i in best], np.exp(lp[np.arange(len(best)), best])
+
+
+@torch.no_grad()
+def _symbol_probs(model: Predictor, seqs: list[np.ndarray], spec: InputSpec) -> list[np.ndarray]:
+    """The predictor's probability of each symbol of each sequence (1 at unknowns)."""
+    model.eval()
+    out = []
+    for s in seqs:
+        s = np.asarray(s, dtype=np.int64)
+        if len(s) == 0:
+            out.append(np.ones(0))
+            continue
+        logits, _ = model(torch.from_numpy(spec.encode(s)[None]))
+        lp = torch.log_softmax(logits[0].float(), dim=-1)
+        p = lp.gather(-1, torch.from_numpy(np.maximum(s, 0))[:, None])[:, 0].exp().numpy().astype(np.float64)
+        out.append(np.where(s >= 0, p, 1.0))
+    return out
+
+
+def _mixed_bits(model, ppm, w: float, seqs, spec) -> np.ndarray:
+    """Code length of each sequence under the per-symbol mixture ``w * LSTM + (1 - w) * PPM``."""
+    lstm = _symbol_probs(model, seqs, spec) if w > 0 else [None] * len(seqs)
+    out = np.zeros(len(seqs))
+    for i, (s, pl) in enumerate(zip(seqs, lstm)):
+        p = ppm.symbol_probs(s)
+        if pl is not None:
+            p = w * pl + (1.0 - w) * p
+        out[i] = -np.log2(p).sum()
+    return out
+
+
+def _choose_ppm(seqs, y, n_symbols: int, orders, seed: int):
+    """PPM order with the lowest held-out class-conditional code length on a split of the training data."""
+    from .baselines import HashedPPM
+
+    fit_idx, ho_idx = _split_train([str(v) for v in y], 0.1, seed)
+    if len(ho_idx) == 0:
+        return max(orders), fit_idx, ho_idx, {}
+    scores = {}
+    for k in orders:
+        tot = 0.0
+        for c in np.unique(y[ho_idx]):
+            m = HashedPPM(k, n_symbols).fit([seqs[i] for i in fit_idx if y[i] == c])
+            tot += float(m.sequence_bits([seqs[i] for i in ho_idx if y[i] == c])[0].sum())
+        scores[k] = tot
+    return min(scores, key=scores.get), fit_idx, ho_idx, scores
 
 
 def stratified_folds(labels: list[str], k: int, seed: int = 0) -> np.ndarray:
@@ -206,8 +259,24 @@ def fit_classifier(seqs: list[np.ndarray], labels: list[str], alphabet: Alphabet
     spec = InputSpec.auto(alphabet.size, s.context_order)
     base = new_predictor(spec, hidden=s.hidden, layers=s.layers, embed=s.embed, seed=s.seed)
     share = 0.35 if s.method == "codelength" else 0.4
-    fit(base, seqs, spec, time_budget=s.time_budget * share, epochs=30, seed=s.seed)
     info = {"n_train": len(seqs)}
+    ppm_order, w = None, 1.0
+    if s.method == "codelength" and s.ppm_orders:
+        # order and LSTM/PPM mixture weight chosen on a held-out tenth of the training data
+        from .baselines import HashedPPM
+
+        ppm_order, fit_idx, ho_idx, _ = _choose_ppm(seqs, y, alphabet.size, s.ppm_orders, s.seed)
+        fit(base, [seqs[i] for i in fit_idx], spec, time_budget=s.time_budget * share, epochs=30, seed=s.seed,
+            heldout=[seqs[i] for i in ho_idx] or None)
+        if len(ho_idx):
+            pl = np.concatenate(_symbol_probs(base, [seqs[i] for i in ho_idx], spec))
+            pooled = HashedPPM(ppm_order, alphabet.size).fit([seqs[i] for i in fit_idx])
+            pp = np.concatenate([pooled.symbol_probs(seqs[i]) for i in ho_idx])
+            grid = np.linspace(0.0, 1.0, 21)
+            w = float(grid[int(np.argmax([np.log(g * pl + (1 - g) * pp).sum() for g in grid]))])
+        info.update(ppm_order=ppm_order, lstm_weight=w)
+    else:
+        fit(base, seqs, spec, time_budget=s.time_budget * share, epochs=30, seed=s.seed)
     if s.method == "codelength":
         members = []
         sizes = np.array([sum(len(seqs[i]) for i in np.flatnonzero(y == c)) for c in range(len(classes))], float)
@@ -218,7 +287,14 @@ def fit_classifier(seqs: list[np.ndarray], labels: list[str], alphabet: Alphabet
             fit(m, [seqs[i] for i in np.flatnonzero(y == c)], spec, time_budget=budget, epochs=30,
                 seed=s.seed + c, lr=1e-3)
             members.append(m)
-        return Classifier("codelength", alphabet, label_key, classes, priors, spec, members, None, s.max_len, info)
+        ppm = None
+        if ppm_order is not None:
+            from .baselines import HashedPPM
+
+            ppm = [HashedPPM(ppm_order, alphabet.size).fit([seqs[i] for i in np.flatnonzero(y == c)])
+                   for c in range(len(classes))]
+        return Classifier("codelength", alphabet, label_key, classes, priors, spec, members, None, s.max_len, info,
+                          ppm, w)
     deadline = t0 + s.time_budget
     head = _train_head(base, seqs, y, len(classes), spec, s, deadline)
     return Classifier("head", alphabet, label_key, classes, priors, spec, [base], head, s.max_len, info)
@@ -232,7 +308,11 @@ def save_classifier(path: str | os.PathLike, clf: Classifier) -> None:
     blob = {"format": FORMAT, "version": VERSION, "method": clf.method, "alphabet": clf.alphabet.name,
             "label": clf.label, "classes": list(clf.classes), "priors": [float(p) for p in clf.priors],
             "spec": clf.spec.to_dict(), "max_len": clf.max_len, "members": members,
-            "head": None if clf.head is None else {k: v.detach().clone() for k, v in clf.head.state_dict().items()}}
+            "head": None if clf.head is None else {k: v.detach().clone() for k, v in clf.head.state_dict().items()},
+            "lstm_weight": float(clf.lstm_weight),
+            "ppm": None if not clf.ppm else [
+                {"order": m.order, "n_symbols": m.k, "p0": torch.from_numpy(m.p0),
+                 "tables": [[torch.from_numpy(np.asarray(a)) for a in t] for t in m.tables]} for m in clf.ppm]}
     torch.save(blob, os.fspath(path))
 
 
@@ -263,9 +343,19 @@ def load_classifier(path: str | os.PathLike) -> Classifier:
         head = torch.nn.Linear(w.shape[1], w.shape[0])
         head.load_state_dict(blob["head"])
         head.eval()
+    ppm = None
+    if blob.get("ppm"):
+        from .baselines import HashedPPM
+
+        ppm = []
+        for d in blob["ppm"]:
+            m = HashedPPM(int(d["order"]), int(d["n_symbols"]))
+            m.p0 = d["p0"].numpy()
+            m.tables = [tuple(a.numpy() for a in t) for t in d["tables"]]
+            ppm.append(m)
     return Classifier(blob["method"], get_alphabet(blob["alphabet"]), blob["label"], list(blob["classes"]),
                       np.array(blob["priors"]), InputSpec.from_dict(blob["spec"]), members, head,
-                      int(blob.get("max_len", 1024)))
+                      int(blob.get("max_len", 1024)), {}, ppm, float(blob.get("lstm_weight", 1.0)))
 
 
 def metrics(y_true: list[str], y_pred: list[str], classes: list[str]) -> dict:

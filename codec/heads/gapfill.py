@@ -289,7 +289,7 @@ def fill_sequence(models: GapModels, gapped: str, gap_char: str = "-", *, exact_
 
 
 def marginal_fill(models: GapModels, seq: np.ndarray, gaps: list[tuple[int, int]], fills: dict, *,
-                  sweeps: int = 60, burn: int = 10, window: int = 32, seed: int = 0) -> dict:
+                  sweeps: int = 25, burn: int = 5, window: int = 32, seed: int = 0) -> dict:
     """Per-position posterior-marginal fill (maximises the expected number of right symbols).
 
     Gibbs sampling over all gap positions from the joint fill ``fills``: each
@@ -413,7 +413,8 @@ def encode_gapped(alphabet: Alphabet, seq: str, gaps: set[str]) -> np.ndarray:
 
 def prepare_training(records, alphabet: Alphabet, gaps: set[str], train_files=(), exclude=(),
                      max_identity: float = 0.95, *, hidden: int = 128, time_budget: float | None = 120.0,
-                     epochs: int | None = None, seed: int = 0, progress: bool = False):
+                     epochs: int | None = None, seed: int = 0, progress: bool = False,
+                     ngram_order: int = 0, lstm_weight: float = 1.0, decode: str = "joint"):
     """Train forward and backward models on the gapped input's known parts plus a corpus.
 
     Returns a :class:`~codec.heads.alphabet.LanguageModel` and a one-line report.
@@ -437,12 +438,19 @@ def prepare_training(records, alphabet: Alphabet, gaps: set[str], train_files=()
     seqs = [encode_gapped(alphabet, q, gaps) for q in queries] + [alphabet.encode(r.seq) for r in corpus]
     if not any((s >= 0).any() for s in seqs):
         raise GapFillError("nothing to train on: the input has no known symbols and no --train corpus")
-    models = train_gap_models(seqs, alphabet, hidden=hidden, time_budget=time_budget, epochs=epochs, seed=seed,
-                              progress=progress)
+    if lstm_weight > 0:
+        models = train_gap_models(seqs, alphabet, hidden=hidden, time_budget=time_budget, epochs=epochs, seed=seed,
+                                  progress=progress)
+    else:   # n-gram only: no LSTM to train
+        spec = InputSpec.auto(alphabet.size, 0)
+        models = GapModels(alphabet, new_predictor(spec, hidden=8, seed=seed), spec)
     report = (f"trained on {len(queries)} gapped + {len(corpus)} corpus sequences "
               f"({by_name} excluded by name, {by_identity} by identity >= {max_identity:g})")
     lm = LanguageModel(alphabet, models.forward_spec, models.forward, models.backward,
-                       {"corpus": len(corpus), "excluded_name": by_name, "excluded_identity": by_identity})
+                       {"corpus": len(corpus), "excluded_name": by_name, "excluded_identity": by_identity,
+                        "ngram_order": ngram_order, "lstm_weight": lstm_weight, "decode": decode})
+    if ngram_order > 0 or lstm_weight < 1:
+        lm.ngram_seqs = seqs[len(queries):]   # corpus part; each record's own known symbols are added at fill time
     return lm, report
 
 
@@ -452,12 +460,29 @@ def fill_records(lm, records, gaps: set[str], *, beam: int = 64, what: str = "in
 
     check_alphabet(lm.alphabet, [r.seq for r in records], f"{what} (model alphabet {lm.alphabet.name})",
                    ignore="".join(gaps))
-    models = GapModels(lm.alphabet, lm.forward, lm.spec, lm.backward, lm.spec if lm.backward is not None else None)
+    info = getattr(lm, "info", {}) or {}
+    order, w = int(info.get("ngram_order", 0)), float(info.get("lstm_weight", 1.0))
+    decode = info.get("decode", "joint")
     out = []
     for r in records:
+        models = GapModels(lm.alphabet, lm.forward, lm.spec, lm.backward, lm.spec if lm.backward is not None else None)
+        if order > 0 or w < 1:
+            own = encode_gapped(lm.alphabet, r.seq, gaps)
+            data = [own] + list(getattr(lm, "ngram_seqs", []))
+            models.ngram_forward = NgramModel(lm.alphabet.size, order, data)
+            models.ngram_backward = NgramModel(lm.alphabet.size, order, [d[::-1].copy() for d in data])
+            models.lstm_weight = w
+            if w <= 0:
+                models.forward = models.backward = None
         g = next(iter(gaps))
         unified = "".join(g if c in gaps else c for c in r.seq)
-        out.append(fill_sequence(models, unified, g, beam=beam))
+        seq = lm.alphabet.encode(unified.replace(g, "\0"))
+        runs = find_gaps(unified, g)
+        fills = fill_encoded(models, seq, runs, beam=beam, decode=decode) if runs else {}
+        chars = list(unified)
+        for (a, b), f in fills.items():
+            chars[a:b] = list(lm.alphabet.decode(f))
+        out.append("".join(chars))
     return out
 
 

@@ -8,6 +8,10 @@ Non-ACGT positions (code 4) are not coded here: the exception stream restores
 them, and contexts read them as 'A'. Frequencies come from the integer backoff
 chain in :mod:`codec.streams.tables`.
 
+Below ``k_high`` bases into a read, the hashed table is keyed by the read's
+whole prefix and its length instead, so reads that start alike (index and
+barcode reads, amplicons that start at a primer) are predicted from the start.
+
 When the high orders mislead (noisy long reads) the final table is a linear
 mix of the full chain and its order-4 stage, with integer Q16 weights learned
 online per (available orders, confidence) context; the encoder turns mixing on
@@ -123,7 +127,7 @@ def _claim(hi, slot, tag):
 
 
 @njit(cache=True, nogil=True)
-def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
+def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas,
            lo_c, mid_c, hi_c, mixw, mix_shift, which, cur, p_lo, p_hi, out):
     prior = np.full(4, SCALE // 4, dtype=np.int64)
     a = np.empty(4, dtype=np.int64)
@@ -150,9 +154,12 @@ def _freqs(t, n, starts, flat, ctx, filled, kmid, khigh, bits, betas,
             blend4(mid_c, cur[i, 1], betas[1], a, b)
             for s in range(4):
                 a[s] = b[s]
-        if f >= khigh:
-            mask = (np.uint64(1) << np.uint64(2 * khigh)) - np.uint64(1)
-            slot, tag = _hash(h & mask, bits)
+        if f >= khigh or pos0[i] == 0:
+            if f >= khigh:
+                key = h & ((np.uint64(1) << np.uint64(2 * khigh)) - np.uint64(1))
+            else:  # the read's whole prefix and its length (barcodes, amplicon starts)
+                key = (h << np.uint64(6)) | np.uint64(f) | (np.uint64(1) << np.uint64(63))
+            slot, tag = _hash(key, bits)
             cur[i, 2] = slot
             cur[i, 3] = tag
             if hi_c[slot, 4] == tag:
@@ -245,7 +252,7 @@ class BaseCtxModel:
 
     def begin_batch(self, starts, pos0, lens, read) -> None:
         b = len(starts)
-        self.starts, self.lens = starts, lens
+        self.starts, self.lens, self.pos0 = starts, lens, pos0
         self.ctx = np.zeros(b, dtype=np.uint64)
         self.filled = np.zeros(b, dtype=np.int64)
         self.which = np.zeros(b, dtype=np.int64)
@@ -256,7 +263,7 @@ class BaseCtxModel:
 
     def freqs(self, t: int, n: int):
         p = self.p
-        m = _freqs(t, n, self.starts, self.flat, self.ctx, self.filled, p.k_mid, p.k_high, p.hash_bits,
+        m = _freqs(t, n, self.starts, self.pos0, self.flat, self.ctx, self.filled, p.k_mid, p.k_high, p.hash_bits,
                    self.betas, *self.tables, self.mixw, p.mix_shift, self.which, self.cur, self.p_lo,
                    self.p_hi, self.out)
         return self.out[:m], self.which[:m]
