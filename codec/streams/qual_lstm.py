@@ -192,37 +192,54 @@ def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, 
     return head + enc.finish()
 
 
+def read_payload_head(rd: Reader, k: int, total: int, name: str, modes: tuple[int, ...],
+                      version: int = VERSION) -> tuple[int, int, int] | None:
+    """The start shared by the LSTM quality payloads: ``(mode, seg_len, chunk)``,
+    or None for an empty payload (mode 0, nothing coded)."""
+    got_version, mode = rd.unpack("<BB")
+    if got_version != version:
+        raise FormatError(f"unknown {name} version {got_version}")
+    if mode == MODE_EMPTY:
+        if total and k > 1:
+            raise FormatError(f"{name} payload is empty but the block has quality symbols")
+        if rd.remaining():
+            raise FormatError(f"trailing bytes after empty {name} payload")
+        return None
+    if mode not in modes:
+        raise FormatError(f"unknown {name} mode {mode}")
+    if rd.uvarint(255) != k:
+        raise FormatError(f"{name} alphabet size does not match the block")
+    seg = rd.uvarint(1 << 40)
+    chunk = rd.uvarint(1 << 20)
+    if seg < 1 or chunk < 1:
+        raise FormatError(f"{name} segment length or chunk is zero")
+    return mode, seg, chunk
+
+
+def read_crc_and_words(rd: Reader, payload: bytes, name: str) -> tuple[int, bytes]:
+    """The crc32 of the decoded symbols and the range-coded words that follow it."""
+    (crc,) = rd.unpack("<I")
+    words = payload[rd.pos:]
+    if len(words) % 4:
+        raise FormatError(f"{name} coded words are not a multiple of 4 bytes")
+    return crc, words
+
+
 def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
                      n_symbols: int) -> np.ndarray:
     """Inverse of :func:`encode_qualities`; returns a flat uint8 array."""
     lengths, bases, mate = _check_inputs(lengths, bases, mate)
     k = int(n_symbols)
     rd = Reader(payload)
-    version, mode = rd.unpack("<BB")
-    if version != VERSION:
-        raise FormatError(f"unknown qual_lstm version {version}")
     total = len(bases)
-    if mode == MODE_EMPTY:
-        if total and k > 1:
-            raise FormatError("qual_lstm payload is empty but the block has quality symbols")
-        if rd.remaining():
-            raise FormatError("trailing bytes after empty qual_lstm payload")
+    head = read_payload_head(rd, k, total, "qual_lstm", (MODE_LSTM,))
+    if head is None:
         return np.zeros(total, dtype=np.uint8)
-    if mode != MODE_LSTM:
-        raise FormatError(f"unknown qual_lstm mode {mode}")
-    if rd.uvarint(255) != k:
-        raise FormatError("qual_lstm alphabet size does not match the block")
-    seg = rd.uvarint(1 << 40)
-    chunk = rd.uvarint(1 << 20)
-    if seg < 1 or chunk < 1:
-        raise FormatError("qual_lstm segment length or chunk is zero")
+    _, seg, chunk = head
     qm = QuantModel.from_bytes(rd.blob(limit=16 << 20))
     if qm.cfg.n_symbols != k or qm.cfg.input_vocab != qual_vocab(k):
         raise FormatError("qual_lstm model does not fit the quality alphabet")
-    (crc,) = rd.unpack("<I")
-    words = payload[rd.pos:]
-    if len(words) % 4:
-        raise FormatError("qual_lstm coded words are not a multiple of 4 bytes")
+    crc, words = read_crc_and_words(rd, payload, "qual_lstm")
     rows = _rows(lengths, mate, seg)
     quals = np.zeros(total, dtype=np.int64)
     with _single_thread():

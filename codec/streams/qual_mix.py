@@ -67,7 +67,8 @@ from ..model.intexact import IntPredictor
 from ..model.quantize import QuantModel, quantize
 from ..varint import Reader, blob, encode_uvarint
 from . import qual_ctx
-from .qual_lstm import _check_inputs, _rows, _seg_len, _single_thread, fit_model
+from .qual_lstm import (_check_inputs, _rows, _seg_len, _single_thread, fit_model, read_crc_and_words,
+                        read_payload_head)
 
 VERSION = 1
 MODE_EMPTY = 0
@@ -288,24 +289,11 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     lengths, bases, mate = _check_inputs(lengths, bases, mate)
     k = int(n_symbols)
     rd = Reader(payload)
-    version, mode = rd.unpack("<BB")
-    if version != VERSION:
-        raise FormatError(f"unknown qual_mix version {version}")
     total = len(bases)
-    if mode == MODE_EMPTY:
-        if total and k > 1:
-            raise FormatError("qual_mix payload is empty but the block has quality symbols")
-        if rd.remaining():
-            raise FormatError("trailing bytes after empty qual_mix payload")
+    head = read_payload_head(rd, k, total, "qual_mix", (MODE_MIX, MODE_DEFAULT), VERSION)
+    if head is None:
         return np.zeros(total, dtype=np.uint8)
-    if mode not in (MODE_MIX, MODE_DEFAULT):
-        raise FormatError(f"unknown qual_mix mode {mode}")
-    if rd.uvarint(255) != k:
-        raise FormatError("qual_mix alphabet size does not match the block")
-    seg = rd.uvarint(1 << 40)
-    chunk = rd.uvarint(1 << 20)
-    if seg < 1 or chunk < 1:
-        raise FormatError("qual_mix segment length or chunk is zero")
+    mode, seg, chunk = head
     shift = rd.u8()
     b0, b1, b2 = (rd.uvarint(1 << 20) for _ in range(3))
     lr_shift, w0 = rd.take(2)
@@ -330,10 +318,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
             ip = IntPredictor(qm)
         except ValueError as exc:
             raise FormatError(f"qual_mix model fails its bounds: {exc}") from exc
-    (crc,) = rd.unpack("<I")
-    words = payload[rd.pos:]
-    if len(words) % 4:
-        raise FormatError("qual_mix coded words are not a multiple of 4 bytes")
+    crc, words = read_crc_and_words(rd, payload, "qual_mix")
     rows = _rows(lengths, mate, seg)
     quals = np.zeros(total, dtype=np.int64)
     with _single_thread():
