@@ -290,9 +290,7 @@ def save_lm(path: str, lm: LanguageModel) -> str:
 def load_lm(path: str) -> LanguageModel:
     """Load a file written by :func:`save_lm`; one-line errors for anything else."""
     from ..errors import ModelMismatchError
-    from ..model.checkpoint import load_predictor, predictor_hash
-    from ..model.config import PredictorConfig
-    from ..model.core import Predictor
+    from ..model.checkpoint import load_predictor, predictor_from_record
     from ..model.train import InputSpec
 
     if not os.path.isfile(path):
@@ -307,12 +305,6 @@ def load_lm(path: str) -> LanguageModel:
         raise ModelMismatchError(f"{path}: not a seqlm language model (kind {extra.get('kind')!r})")
     backward = None
     if extra.get("backward"):
-        d = extra["backward"]
-        cfg = PredictorConfig.from_dict(d["config"])
-        if predictor_hash(cfg, d["state_dict"]) != d["sha256"]:
-            raise ModelMismatchError(f"{path}: backward predictor fails its sha256 check")
-        backward = Predictor(cfg)
-        backward.load_state_dict(d["state_dict"])
-        backward.eval()
+        backward = predictor_from_record(extra["backward"], f"{path}: backward predictor")
     spec = InputSpec.from_dict(extra["spec"])
     return LanguageModel(get_alphabet(extra["alphabet"]), spec, model, backward, dict(extra.get("info") or {}))

@@ -28,8 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CodecError, ModelMismatchError
-from ..model.checkpoint import predictor_hash
-from ..model.config import PredictorConfig
+from ..model.checkpoint import predictor_from_record, predictor_hash
 from ..model.core import Predictor
 from ..model.train import InputSpec, fit, new_predictor, sequence_bits
 from .alphabet import Alphabet, LabelError, get_alphabet
@@ -330,13 +329,7 @@ def load_classifier(path: str | os.PathLike) -> Classifier:
         raise ModelMismatchError(f"{path}: classifier version {blob['version']} is newer than {VERSION}")
     members = []
     for i, d in enumerate(blob["members"]):
-        cfg = PredictorConfig.from_dict(d["config"])
-        if predictor_hash(cfg, d["state_dict"]) != d["sha256"]:
-            raise ModelMismatchError(f"{path}: predictor {i} fails its sha256 check")
-        m = Predictor(cfg)
-        m.load_state_dict(d["state_dict"])
-        m.eval()
-        members.append(m)
+        members.append(predictor_from_record(d, f"{path}: predictor {i}"))
     head = None
     if blob.get("head") is not None:
         w = blob["head"]["weight"]

@@ -34,6 +34,18 @@ def predictor_hash(cfg: PredictorConfig, state_dict: dict[str, torch.Tensor]) ->
     return h.hexdigest()
 
 
+def predictor_from_record(record: dict[str, Any], label: str) -> Predictor:
+    """Rebuild an eval-mode predictor from a ``{config, state_dict, sha256}`` record
+    embedded in a larger file (heads' model files); ``label`` names it in errors."""
+    cfg = PredictorConfig.from_dict(record["config"])
+    if predictor_hash(cfg, record["state_dict"]) != record["sha256"]:
+        raise ModelMismatchError(f"{label} fails its sha256 check")
+    model = Predictor(cfg)
+    model.load_state_dict(record["state_dict"])
+    model.eval()
+    return model
+
+
 def save_predictor(path: str | os.PathLike, model: Predictor, extra: dict | None = None) -> str:
     """Save ``model`` to ``path``; return the sha256 of config + weights."""
     sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

@@ -165,9 +165,9 @@ def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: in
             step_advance(t, n, sym, q1, q2, dcnt)
 
 
-def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                     n_symbols: int, level: int) -> bytes:
-    """Compress quality symbols (indices 0..n_symbols-1) of one block."""
+def check_encode_inputs(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
+                        n_symbols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Validated (quals, lengths, bases, mate, K) for the LSTM quality encoders."""
     lengths, bases, mate = _check_inputs(lengths, bases, mate)
     quals = np.asarray(quals, dtype=np.uint8)
     if len(quals) != len(bases):
@@ -175,10 +175,17 @@ def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, 
     k = int(n_symbols)
     if len(quals) and int(quals.max()) >= k:
         raise ValueError("quality symbol out of range")
+    if len(quals) and k > 1 and k > 255:
+        raise ValueError("at most 255 quality symbols")
+    return quals, lengths, bases, mate, k
+
+
+def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
+                     n_symbols: int, level: int) -> bytes:
+    """Compress quality symbols (indices 0..n_symbols-1) of one block."""
+    quals, lengths, bases, mate, k = check_encode_inputs(quals, lengths, bases, mate, n_symbols)
     if len(quals) == 0 or k <= 1:
         return struct.pack("<BB", VERSION, MODE_EMPTY)
-    if k > 255:
-        raise ValueError("at most 255 quality symbols")
     seg = _seg_len(lengths)
     rows = _rows(lengths, mate, seg)
     with _single_thread():

@@ -67,8 +67,8 @@ from ..model.intexact import IntPredictor
 from ..model.quantize import QuantModel, quantize
 from ..varint import Reader, blob, encode_uvarint
 from . import qual_ctx
-from .qual_lstm import (_check_inputs, _rows, _seg_len, _single_thread, fit_model, read_crc_and_words,
-                        read_payload_head)
+from .qual_lstm import (_check_inputs, _rows, _seg_len, _single_thread, check_encode_inputs, fit_model,
+                        read_crc_and_words, read_payload_head)
 
 VERSION = 1
 MODE_EMPTY = 0
@@ -239,17 +239,9 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
     ``default = (kind, phred)`` (see :func:`default_mapping`) codes with the shipped
     default model of ``kind`` (MODE_DEFAULT: no fitting, no weights in the payload);
     ``phred[s]`` is the Phred value (0..93) of symbol ``s``."""
-    lengths, bases, mate = _check_inputs(lengths, bases, mate)
-    quals = np.asarray(quals, dtype=np.uint8)
-    if len(quals) != len(bases):
-        raise ValueError("quals and bases disagree")
-    k = int(n_symbols)
-    if len(quals) and int(quals.max()) >= k:
-        raise ValueError("quality symbol out of range")
+    quals, lengths, bases, mate, k = check_encode_inputs(quals, lengths, bases, mate, n_symbols)
     if len(quals) == 0 or k <= 1:
         return struct.pack("<BB", VERSION, MODE_EMPTY), 0.0
-    if k > 255:
-        raise ValueError("at most 255 quality symbols")
     seg = _seg_len(lengths)
     rows = _rows(lengths, mate, seg)
     shift = qual_ctx.pos_shift_for(lengths)
