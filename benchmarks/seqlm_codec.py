@@ -41,7 +41,8 @@ class SeqlmCodec(Codec):
         self.level = level
         self.key = "seqlm" if level is None else f"seqlm-l{level}"
         self.label = "seqlm" if level is None else f"seqlm --level {level}"
-        self.threads = 1  # the default -t; one block per file here, so more would not help
+        # the default -t: every available core (a one-block file codes its streams in parallel)
+        self.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
     def _cmd(self) -> list[str]:
         cmd = seqlm_command()

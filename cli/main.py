@@ -72,9 +72,18 @@ def _outputs(paths: list[str] | None, force: bool) -> Iterator[list[BinaryIO]]:
         yield [stack.enter_context(atomic_output(p)) for p in paths]
 
 
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _threads_option(func):
-    return click.option("-t", "--threads", type=click.IntRange(1, 256), default=1, show_default=True,
-                        help="Worker processes (blocks in parallel). Never changes the output bytes.")(func)
+    return click.option("-t", "--threads", type=click.IntRange(0, 256), default=0, show_default=True,
+                        callback=lambda _ctx, _param, value: value or _cores(),
+                        help="Threads (streams of a block in parallel) or worker processes (blocks in "
+                             "parallel); 0 = every available core. Never changes the output bytes.")(func)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -3,12 +3,14 @@
 Output is always written to a temporary file beside the target and renamed at
 the end, so an error never leaves a half-written file behind. The thread count
 changes only the speed: each block is coded on its own, so the archive bytes are
-identical for any ``threads``.
+identical for any ``threads``. A single-block input uses the threads inside
+its block instead (the streams are encoded concurrently).
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import platform
 import tempfile
@@ -77,8 +79,14 @@ def compress_stream(inputs: list[str], out: BinaryIO, config: CodecConfig,
     offsets, n_records = [], 0
     crcs = [0] * len(inputs)
     sizes = [0] * len(inputs)
-    jobs = ((chunks, starts, config.level, inputs) for chunks, starts in iter_chunks(inputs, config.block_bytes))
-    with _executor(config.threads) as pool:
+    chunks_iter = iter_chunks(inputs, config.block_bytes)
+    first = list(itertools.islice(chunks_iter, 2))
+    # one block: code its streams on `threads` threads in this process; several: one block per worker
+    one_block = len(first) < 2
+    stream_threads = config.threads if one_block else 1
+    jobs = ((chunks, starts, config.level, inputs, stream_threads)
+            for chunks, starts in itertools.chain(first, chunks_iter))
+    with _executor(1 if one_block else config.threads) as pool:
         for result in _ordered_map(pool, compress_block, jobs, config.threads + 1):
             offsets.append(offset)
             offset += container.write_block(out, result.body)
@@ -125,8 +133,13 @@ def decompress_stream(src: BinaryIO, outs: list[BinaryIO] | None, threads: int =
                 return
             yield item
 
-    with _executor(threads) as pool:
-        for raw, n_rec in _ordered_map(pool, decompress_block, jobs(), threads + 1):
+    blocks = jobs()
+    first = list(itertools.islice(blocks, 2))
+    one_block = len(first) < 2
+    stream_threads = threads if one_block else 1
+    work = ((*item, stream_threads) for item in itertools.chain(first, blocks))
+    with _executor(1 if one_block else threads) as pool:
+        for raw, n_rec in _ordered_map(pool, decompress_block, work, threads + 1):
             if len(raw) != n_files:
                 raise FormatError(f"block {n_blocks} holds {len(raw)} files, header says {n_files}")
             for i, chunk in enumerate(raw):

@@ -9,9 +9,13 @@ parse -> write round trip is checked before a block is modelled (STYLE 6).
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -110,12 +114,23 @@ def _stream(sid: StreamId, codec: CodecId, n_symbols: int, payload: bytes, infos
     return bytes([sid, codec]) + encode_uvarint(n_symbols) + encode_uvarint(len(payload)) + payload
 
 
+@contextlib.contextmanager
+def _stream_pool(threads: int) -> Iterator[Callable[..., Callable[[], Any]]]:
+    """``run(fn, *args)`` -> a thunk giving ``fn(*args)``: on a thread pool, or lazily in this thread."""
+    if threads <= 1:
+        yield lambda fn, *args: (lambda: fn(*args))
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        yield lambda fn, *args: pool.submit(fn, *args).result
+
+
 def compress_block(chunks: list[bytes], starts: list[int], level: int,
-                   paths: list[str] | None = None) -> BlockResult:
+                   paths: list[str] | None = None, threads: int = 1) -> BlockResult:
     """Encode the chunks (whole records, equal record counts) into a block body.
 
     ``starts`` are the 1-based numbers of each chunk's first record in its file
-    and ``paths`` the file names, so that parse errors name both.
+    and ``paths`` the file names, so that parse errors name both. ``threads``
+    > 1 encodes the streams concurrently; it never changes the bytes.
     """
     parsed = _parse_all(chunks, starts, paths or ["<input>"] * len(chunks))
     infos: list[StreamInfo] = []
@@ -126,23 +141,29 @@ def compress_block(chunks: list[bytes], starts: list[int], level: int,
             for c in chunks for p in [pack_best(c)])
         return BlockResult(body, n_rec, chunks, infos)
     n_rec = parsed[0].n_records
-    streams = [_stream(StreamId.LAYOUT, CodecId.RAW, n_rec, layout.encode_layout(parsed), infos)]
-    for i, blk in enumerate(parsed):
-        payload, codec = _encode_names(blk.names, parsed[0].names if i else None)
-        streams.append(_stream(StreamId.NAMES2 if i else StreamId.NAMES, codec, n_rec, payload, infos))
     lens = np.concatenate([b.lengths for b in parsed])
     mate = np.repeat(np.arange(len(parsed), dtype=np.uint8), n_rec)
-    streams.append(_stream(StreamId.LENGTHS, CodecId.VARINT_LZMA, len(lens),
-                           lengths_stream.encode_lengths(lens), infos))
     seq = np.frombuffer(b"".join(b.seq for b in parsed), dtype=np.uint8)
     qual = np.frombuffer(b"".join(b.qual for b in parsed), dtype=np.uint8)
     codes = BASE_CODE[seq]
-    streams.append(_stream(StreamId.EXCEPTIONS, CodecId.LZMA, int((codes == 4).sum()),
-                           encode_exceptions(seq), infos))
-    payload, codec = bases.encode_bases(codes, lens, mate, level)
-    streams.append(_stream(StreamId.BASES, codec, int((codes < 4).sum()), payload, infos))
-    payload, codec = qualities.encode_qualities(qual, lens, codes, mate, level)
-    streams.append(_stream(StreamId.QUALITIES, codec, len(qual), payload, infos))
+    with _stream_pool(threads) as run:
+        # the heavy coders are independent when encoding: qualities, bases and names overlap
+        # (their kernels release the GIL); results are joined in a fixed order
+        quals_job = run(qualities.encode_qualities, qual, lens, codes, mate, level)
+        bases_job = run(bases.encode_bases, codes, lens, mate, level, bases.error_rate(qual))
+        names_jobs = [run(_encode_names, blk.names, parsed[0].names if i else None) for i, blk in enumerate(parsed)]
+        streams = [_stream(StreamId.LAYOUT, CodecId.RAW, n_rec, layout.encode_layout(parsed), infos)]
+        for i, job in enumerate(names_jobs):
+            payload, codec = job()
+            streams.append(_stream(StreamId.NAMES2 if i else StreamId.NAMES, codec, n_rec, payload, infos))
+        streams.append(_stream(StreamId.LENGTHS, CodecId.VARINT_LZMA, len(lens),
+                               lengths_stream.encode_lengths(lens), infos))
+        streams.append(_stream(StreamId.EXCEPTIONS, CodecId.LZMA, int((codes == 4).sum()),
+                               encode_exceptions(seq), infos))
+        payload, codec = bases_job()
+        streams.append(_stream(StreamId.BASES, codec, int((codes < 4).sum()), payload, infos))
+        payload, codec = quals_job()
+        streams.append(_stream(StreamId.QUALITIES, codec, len(qual), payload, infos))
     body = _block_header(chunks, n_rec, MODE_MODELLED) + bytes([len(streams)]) + b"".join(streams)
     return BlockResult(body, n_rec, chunks, infos)
 
@@ -190,23 +211,30 @@ def _decode_verbatim(r: Reader, files: list[tuple[int, int]]) -> list[bytes]:
     return out
 
 
-def _decode_modelled(r: Reader, n_rec: int, files: list[tuple[int, int]]) -> list[bytes]:
+def _decode_all_names(streams: dict[int, tuple[int, int, bytes]], n_files: int, n_rec: int) -> list:
+    names: list = []
+    for i in range(n_files):
+        codec, _, payload = _need(streams, StreamId.NAMES2 if i else StreamId.NAMES)
+        names.append(_decode_names(codec, payload, n_rec, names[0] if i else None))
+    return names
+
+
+def _decode_modelled(r: Reader, n_rec: int, files: list[tuple[int, int]], threads: int = 1) -> list[bytes]:
     streams = _read_streams(r)
     n_files = len(files)
     raw_total = sum(f[0] for f in files)
     lay = layout.decode_layout(_need(streams, StreamId.LAYOUT)[2], n_files, n_rec)
-    names = []
-    for i in range(n_files):
-        codec, _, payload = _need(streams, StreamId.NAMES2 if i else StreamId.NAMES)
-        names.append(_decode_names(codec, payload, n_rec, names[0] if i else None))
     lens = lengths_stream.decode_lengths(_need(streams, StreamId.LENGTHS)[2], n_rec * n_files)
     total = int(lens.sum())
     if total > raw_total:
         raise FormatError("read lengths exceed the block size")
     mask, exc_chars = decode_exceptions(_need(streams, StreamId.EXCEPTIONS)[2], total)
     mate = np.repeat(np.arange(n_files, dtype=np.uint8), n_rec)
-    codes = bases.decode_bases(_need(streams, StreamId.BASES)[2], lens, mate, mask)
-    qual = qualities.decode_qualities(_need(streams, StreamId.QUALITIES)[2], lens, codes, mate)
+    with _stream_pool(threads) as run:
+        names_job = run(_decode_all_names, streams, n_files, n_rec)   # overlaps bases -> qualities
+        codes = bases.decode_bases(_need(streams, StreamId.BASES)[2], lens, mate, mask)
+        qual = qualities.decode_qualities(_need(streams, StreamId.QUALITIES)[2], lens, codes, mate)
+        names = names_job()
     seq = BASE_CHAR[np.minimum(codes, 3)]
     seq[mask] = exc_chars
     out, offset = [], 0
@@ -220,12 +248,12 @@ def _decode_modelled(r: Reader, n_rec: int, files: list[tuple[int, int]]) -> lis
     return out
 
 
-def decompress_block(body: bytes, block_no: int, base_offset: int = 0) -> tuple[list[bytes], int]:
+def decompress_block(body: bytes, block_no: int, base_offset: int = 0, threads: int = 1) -> tuple[list[bytes], int]:
     """Decode a block body and verify each file's bytes; returns (raw chunks, n_records)."""
     r = Reader(body, base=base_offset)
     n_rec, mode, files = read_block_header(r)
     try:
-        raw = _decode_verbatim(r, files) if mode == MODE_VERBATIM else _decode_modelled(r, n_rec, files)
+        raw = _decode_verbatim(r, files) if mode == MODE_VERBATIM else _decode_modelled(r, n_rec, files, threads)
     except FormatError as exc:
         raise ChecksumError(f"damaged block: {exc.message}", block=block_no, offset=exc.offset) from exc
     for i, (chunk, (size, crc)) in enumerate(zip(raw, files)):

@@ -129,6 +129,13 @@ def test_threads_do_not_change_bytes(tmp_path, cli):
     assert a.read_bytes() == b.read_bytes()
     assert cli("decompress", b, "-o", tmp_path / "c.fq", "-t", "2")[0] == 0
     assert (tmp_path / "c.fq").read_bytes() == data
+    # one block: its streams are coded on the threads instead; -t 0 = every core
+    for t in ("1", "2", "0"):
+        assert cli("compress", src, "-o", tmp_path / f"s{t}.seqlm", "-t", t)[0] == 0
+        assert cli("decompress", tmp_path / f"s{t}.seqlm", "-o", tmp_path / f"s{t}.fq", "-t", t)[0] == 0
+        assert (tmp_path / f"s{t}.fq").read_bytes() == data
+    assert (tmp_path / "s1.seqlm").read_bytes() == (tmp_path / "s2.seqlm").read_bytes() \
+        == (tmp_path / "s0.seqlm").read_bytes()
 
 
 def test_console_script_runs_as_subprocess(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from threadpoolctl import threadpool_limits
 
 from codec.errors import FormatError
 from codec.model import PredictorConfig
@@ -63,17 +63,18 @@ def test_tables_do_not_depend_on_threads_or_batch_split() -> None:
     cfg = CONFIGS[0]
     ip = IntPredictor(random_quant_model(cfg, seed=11, gain=2.0))
     x = _inputs(cfg, 300, 8, seed=5)
-    old = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
+    with threadpool_limits(limits=1, user_api="blas"):
         one = ip.sequence(x)
-        torch.set_num_threads(2)
+    with threadpool_limits(limits=2, user_api="blas"):
         two = ip.sequence(x)
-    finally:
-        torch.set_num_threads(old)
     assert np.array_equal(one, two)
     halves = np.concatenate([ip.sequence(x[:123]), ip.sequence(x[123:])])
     assert np.array_equal(one, halves)
+    # one predictor shared by concurrent threads (the streams of a block run in parallel)
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda part: ip.sequence(part), [x] * 2 + [x[:123]] * 2))
+    assert all(np.array_equal(o, one) for o in outs[:2]) and all(np.array_equal(o, one[:123]) for o in outs[2:])
 
 
 def test_quant_model_bytes_roundtrip() -> None:

@@ -1,7 +1,7 @@
 """The QUALITIES stream: the mixed LSTM + context codec (QUAL_MIX) and the wrapper's choices.
 
 Proves: the numba mixer equals a plain numpy int64 reference, encoder and
-decoder agree, 1 and 2 torch threads give identical bytes, corruption is a
+decoder agree, 1 and 2 BLAS threads give identical bytes, corruption is a
 FormatError, old codec ids keep decoding, and whole files round-trip through
 ``codec.compress/decompress`` at levels 1, 5 and MIX_MIN_LEVEL.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from threadpoolctl import threadpool_limits
 
 from codec import CodecConfig, compress, decompress
 from codec.errors import FormatError
@@ -129,15 +129,11 @@ def test_qual_mix_long_reads_and_empty_block() -> None:
 
 def test_qual_mix_real_sample_threads_and_corruption() -> None:
     quals, lengths, bases, mate, k = _sample()
-    old = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
+    with threadpool_limits(limits=1, user_api="blas"):
         one = qual_mix.encode_qualities(quals, lengths, bases, mate, k, level=2)
-        torch.set_num_threads(2)
+    with threadpool_limits(limits=2, user_api="blas"):
         two = qual_mix.encode_qualities(quals, lengths, bases, mate, k, level=2)
         assert np.array_equal(qual_mix.decode_qualities(one, lengths, bases, mate, k), quals)
-    finally:
-        torch.set_num_threads(old)
     assert one == two
     bad = [b"", b"\x01", one[:1] + b"\x05" + one[2:], one[:len(one) // 2], one[:-4] + bytes(4),
            one[:40] + bytes([one[40] ^ 0xFF]) + one[41:], one[:-8] + bytes([one[-8] ^ 0x10]) + one[-7:]]
@@ -208,14 +204,10 @@ def test_default_mix_roundtrip_threads_and_mismatch(monkeypatch) -> None:
     k = len(alphabet)
     dm = qual_mix.default_mapping(alphabet, lengths)
     assert dm[0] == "illumina40"
-    old = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
+    with threadpool_limits(limits=1, user_api="blas"):
         one, est = qual_mix.encode_with_estimate(quals, lengths, bases, mate, k, 5, default=dm)
-        torch.set_num_threads(2)
+    with threadpool_limits(limits=2, user_api="blas"):
         two, _ = qual_mix.encode_with_estimate(quals, lengths, bases, mate, k, 5, default=dm)
-    finally:
-        torch.set_num_threads(old)
     assert one == two and one[1] == qual_mix.MODE_DEFAULT
     assert len(one) < 1.05 * est  # the default model pays on gaiix from the first reads
     assert np.array_equal(qual_mix.decode_qualities(one, lengths, bases, mate, k), quals)

@@ -77,6 +77,21 @@ def test_bases_wrapper_round_trip(level):
     assert np.array_equal(bases.decode_bases(payload, lens, mate, codes == 4), codes)
 
 
+def test_lzma_is_tried_on_accurate_long_reads_only():
+    # 30 copies of one 2 kb "locus": exact repeats that LZ77 codes far below the k-mer model's first pass
+    rng = np.random.default_rng(3)
+    locus = rng.integers(0, 4, 2000).astype(np.uint8)
+    codes, lens = np.tile(locus, 30), np.full(30, 2000, np.int64)
+    mate = np.zeros(30, np.uint8)
+    assert bases.error_rate(np.frombuffer(b"+" * 10, np.uint8)) == pytest.approx(0.1)   # Phred 10
+    assert bases.error_rate(np.zeros(0, np.uint8)) == 1.0
+    hifi, codec = bases.encode_bases(codes, lens, mate, 5, errors=0.001)
+    assert codec == CodecId.LZMA and np.array_equal(bases.decode_bases(hifi, lens, mate, codes == 4), codes)
+    noisy, codec = bases.encode_bases(codes, lens, mate, 5, errors=0.1)
+    assert codec == CodecId.BASE_CTX and np.array_equal(bases.decode_bases(noisy, lens, mate, codes == 4), codes)
+    assert bases.encode_bases(codes, lens, mate, 7, errors=0.1)[1] == CodecId.LZMA   # level 7 tries it anyway
+
+
 @pytest.mark.parametrize("k", [2, 7, 41, 94])
 def test_quality_context_round_trip(k):
     quals, lens = _random_reads(300, 200, alphabet=k)

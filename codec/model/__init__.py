@@ -3,8 +3,18 @@
 Nothing here imports the container, the CLI or the heads.
 """
 
-from .checkpoint import load_predictor, predictor_hash, save_predictor
 from .config import PredictorConfig
-from .core import Predictor
 
 __all__ = ["PredictorConfig", "Predictor", "save_predictor", "load_predictor", "predictor_hash"]
+
+_LAZY = {"Predictor": ".core", "save_predictor": ".checkpoint", "load_predictor": ".checkpoint",
+         "predictor_hash": ".checkpoint"}
+
+
+def __getattr__(name: str):
+    """Import torch-backed names on first use: the codec's decode path needs no torch (saves ~1 s)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,13 +13,40 @@ import hashlib
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
+
 from ..errors import ModelMismatchError
 from .intexact import IntPredictor
-from .pretrain import KINDS, PHRED_LEVELS, kind_for, phred_map, phred_offset
 from .quantize import QuantModel
 
 __all__ = ["KINDS", "PHRED_LEVELS", "kind_for", "phred_map", "phred_offset", "kind_id", "load_default",
            "weight_bytes"]
+
+PHRED_LEVELS = 94          # Phred 0..93 (bytes '!'..'~' at offset 33)
+KINDS = ("binned", "illumina40", "long")
+
+
+def phred_offset(alphabet: np.ndarray) -> int:
+    """64 when every quality byte is >= '@' (Phred+64 data), else 33."""
+    return 64 if len(alphabet) and int(np.min(alphabet)) >= 64 else 33
+
+
+def phred_map(alphabet: np.ndarray, offset: int) -> np.ndarray:
+    """Phred value (0..93) of each symbol of the block alphabet (sorted quality bytes)."""
+    return np.clip(np.asarray(alphabet, dtype=np.int64) - offset, 0, PHRED_LEVELS - 1)
+
+
+def kind_for(alphabet: np.ndarray, lengths: np.ndarray) -> str:
+    """Default model kind of a block: long reads, then binned (<= 8 values), else Illumina 40-level."""
+    k = len(alphabet)
+    mean = float(np.mean(lengths)) if len(lengths) else 0.0
+    if k > 45 or mean > 500:
+        return "long"
+    if k <= 8:
+        return "binned"
+    return "illumina40"
+
+
 
 
 def kind_id(kind: str) -> int:

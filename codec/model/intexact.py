@@ -15,9 +15,10 @@ Same arithmetic as :mod:`codec.model.reference`, organised for speed:
 
 from __future__ import annotations
 
+import threading
+
 import numba as nb
 import numpy as np
-import torch
 
 from .quantize import (CELL_CLAMP, FREQ_TOTAL, H_ONE, LUT_HALF, LUT_SHIFT, LUT_SIZE, MULT_SHIFT,
                        QuantModel, luts, rshift_round)
@@ -162,12 +163,12 @@ class IntPredictor:
                 t = t + qm.bias[0][None, :]
             tabs.append(t)
         self.tab = np.ascontiguousarray(np.concatenate(tabs, axis=0), dtype=np.int64)
-        self.whhT = [torch.from_numpy(np.ascontiguousarray(w.T, dtype=np.float32)) for w in qm.w_hh]
-        self.wihT = [None] + [torch.from_numpy(np.ascontiguousarray(w.T, dtype=np.float32)) for w in qm.w_ih]
+        self.whhT = [np.ascontiguousarray(w.T, dtype=np.float32) for w in qm.w_hh]
+        self.wihT = [None] + [np.ascontiguousarray(w.T, dtype=np.float32) for w in qm.w_ih]
         k = cfg.n_symbols
         wo = np.zeros((hid, _pad16(k)), dtype=np.float32)  # padded: aligned, vectorised products
         wo[:, :k] = qm.w_out.T
-        self.woT = torch.from_numpy(wo)
+        self.woT = wo
         self.m_hh = [np.ascontiguousarray(m, dtype=np.int64) for m in qm.m_hh]
         self.m_ih = [None] + [np.ascontiguousarray(m, dtype=np.int64) for m in qm.m_ih]
         self.bias = [np.ascontiguousarray(b, dtype=np.int64) for b in qm.bias]
@@ -180,7 +181,7 @@ class IntPredictor:
         small = int(np.abs(self.tab).max(initial=0)) * cfg.n_features < (1 << 31)
         self.tab0 = np.ascontiguousarray(self.tab, dtype=np.int32) if small else self.tab
         self.sig32, self.tnh32 = (np.ascontiguousarray(a, dtype=np.int32) for a in luts()[:2])
-        self._bufs: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._bufs: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def restrict(self, cols: np.ndarray) -> "IntPredictor":
         """The same predictor with only output columns ``cols`` (in that order).
@@ -197,20 +198,22 @@ class IntPredictor:
         new.__dict__.update(self.__dict__)
         wo = np.zeros((self.cfg.hidden, _pad16(len(cols))), dtype=np.float32)
         wo[:, :len(cols)] = self.qm.w_out[cols].T
-        new.woT = torch.from_numpy(wo)
+        new.woT = wo
         new.m_out = np.ascontiguousarray(self.m_out[cols])
         new.b_out = np.ascontiguousarray(self.b_out[cols])
         new.out_cols = cols
         new._bufs = {}
         return new
 
-    def _buffers(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _buffers(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cap = max(n, 1)
-        cur = self._bufs.get(0)
+        key = threading.get_ident()   # per thread: a shared default model may run in two threads at once
+        cur = self._bufs.get(key)
         if cur is None or cur[0].shape[0] < cap:
             g4 = 4 * self.cfg.hidden
-            cur = (torch.empty(cap, g4), torch.empty(cap, g4), torch.empty(cap, self.woT.shape[1]))
-            self._bufs[0] = cur
+            cur = (np.empty((cap, g4), np.float32), np.empty((cap, g4), np.float32),
+                   np.empty((cap, self.woT.shape[1]), np.float32))
+            self._bufs[key] = cur
         return cur
 
     def rows(self, x: np.ndarray) -> np.ndarray:
@@ -230,26 +233,25 @@ class IntPredictor:
         frequency tables to ``freq[:n]`` (int64 or float64; float64 feeds the coder directly).
 
         The float32 products are exact (integer operands, partial sums < 2**24), so
-        torch's kernel choice and thread count cannot change them.
+        the BLAS kernel choice and thread count cannot change them.
         """
         n = xrows.shape[0]
         if n == 0:
             return
         acc_hh, acc_ih, oacc = self._buffers(n)
         for layer in range(self.layers):
-            hl = torch.from_numpy(h[layer, :n])
             a = acc_hh[:n]
-            torch.mm(hl, self.whhT[layer], out=a)
+            np.matmul(h[layer, :n], self.whhT[layer], out=a)
             if layer == 0:
-                _cell0(xrows, self.tab0, a.numpy(), self.m_hh[0], self.sig32, self.tnh32, h[0, :n], c[0, :n])
+                _cell0(xrows, self.tab0, a, self.m_hh[0], self.sig32, self.tnh32, h[0, :n], c[0, :n])
             else:
                 ai = acc_ih[:n]
-                torch.mm(torch.from_numpy(h[layer - 1, :n]), self.wihT[layer], out=ai)
-                _cellk(ai.numpy(), self.m_ih[layer], self.bias[layer], a.numpy(), self.m_hh[layer],
+                np.matmul(h[layer - 1, :n], self.wihT[layer], out=ai)
+                _cellk(ai, self.m_ih[layer], self.bias[layer], a, self.m_hh[layer],
                        self.sig, self.tnh, h[layer, :n], c[layer, :n])
         o = oacc[:n]
-        torch.mm(torch.from_numpy(h[self.layers - 1, :n]), self.woT, out=o)
-        _freqs(o.numpy(), self.m_out, self.b_out, self.ex, freq[:n])
+        np.matmul(h[self.layers - 1, :n], self.woT, out=o)
+        _freqs(o, self.m_out, self.b_out, self.ex, freq[:n])
 
     def step(self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray]
              ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:

@@ -34,10 +34,9 @@ import torch
 from .config import PredictorConfig
 from .core import Predictor
 from .features import all_features, qual_vocab, segment_rows
+from .defaults import KINDS, PHRED_LEVELS, kind_for, phred_map, phred_offset  # noqa: F401 (re-exported)
 from .quantize import quantize
 
-PHRED_LEVELS = 94          # Phred 0..93 (bytes '!'..'~' at offset 33)
-KINDS = ("binned", "illumina40", "long")
 HIDDEN = 32
 EMBED = 8
 BATCH = 256
@@ -74,27 +73,6 @@ for _i, _b in enumerate(b"ACGT"):
 def model_config() -> PredictorConfig:
     return PredictorConfig(n_symbols=PHRED_LEVELS, input_vocab=qual_vocab(PHRED_LEVELS), embed=EMBED,
                            hidden=HIDDEN, layers=1)
-
-
-def phred_offset(alphabet: np.ndarray) -> int:
-    """64 when every quality byte is >= '@' (Phred+64 data), else 33."""
-    return 64 if len(alphabet) and int(np.min(alphabet)) >= 64 else 33
-
-
-def phred_map(alphabet: np.ndarray, offset: int) -> np.ndarray:
-    """Phred value (0..93) of each symbol of the block alphabet (sorted quality bytes)."""
-    return np.clip(np.asarray(alphabet, dtype=np.int64) - offset, 0, PHRED_LEVELS - 1)
-
-
-def kind_for(alphabet: np.ndarray, lengths: np.ndarray) -> str:
-    """Default model kind of a block: long reads, then binned (<= 8 values), else Illumina 40-level."""
-    k = len(alphabet)
-    mean = float(np.mean(lengths)) if len(lengths) else 0.0
-    if k > 45 or mean > 500:
-        return "long"
-    if k <= 8:
-        return "binned"
-    return "illumina40"
 
 
 def read_fastq(path: Path, n_reads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -23,13 +23,15 @@ import struct
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import FormatError
 from .config import PredictorConfig
-from .core import Predictor
+
+if TYPE_CHECKING:   # torch is imported only where a float model is built (fitting, tests)
+    from .core import Predictor
 
 FRAC = 12               # fractional bits of pre-activations, biases, logits, cell state
 MULT_BITS = 32          # multipliers: scale * 2**MULT_BITS
@@ -244,6 +246,10 @@ def quantize(model: Predictor) -> QuantModel:
 
 def random_quant_model(cfg: PredictorConfig, seed: int = 0, gain: float = 1.0) -> QuantModel:
     """A seeded random-init model, quantised (tests: losslessness never depends on training)."""
+    import torch
+
+    from .core import Predictor
+
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=g)))

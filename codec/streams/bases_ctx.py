@@ -48,6 +48,7 @@ PRESETS = (  # (k_mid, k_high, betas): smoothing from eager (clean, deep data) t
     (12, 24, (16, 32, 32)),
 )
 SAMPLE_BASES = 1 << 16
+TRIAL_SEGMENT = 256    # the trial cuts long reads short so its batches are wide (few steps): a cost proxy only
 MIX_ONE = 1 << 16      # mixing weights are Q16
 N_CONF = 8             # confidence buckets of the high-order prediction
 MIX_SHIFT = 4          # learning rate of the mixing weights (2^-4); 0 = no mixing
@@ -100,7 +101,7 @@ def choose_params(codes: np.ndarray, lengths: np.ndarray, level: int) -> BasePar
     sample, sample_lens = _sample(codes, lengths)
 
     def cost(p: BaseParams) -> int:
-        return len(_encode_words(sample, sample_lens, replace(p, hash_bits=min(bits, 20))))
+        return len(_encode_words(sample, sample_lens, replace(p, hash_bits=min(bits, 20)), TRIAL_SEGMENT))
 
     costs = [cost(p) for p in candidates]
     best = candidates[int(np.argmin(costs))]
@@ -277,9 +278,9 @@ class BaseCtxModel:
                   *self.tables)
 
 
-def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams) -> bytes:
+def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams, segment: int = SEGMENT) -> bytes:
     enc = StepEncoder()
-    run(BaseCtxModel(params, bases), make_rows(lengths, SEGMENT), bases, enc, None)
+    run(BaseCtxModel(params, bases), make_rows(lengths, segment), bases, enc, None)
     return enc.finish()
 
 

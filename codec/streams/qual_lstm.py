@@ -28,18 +28,23 @@ import struct
 import zlib
 from collections.abc import Iterator
 
+import sys
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+from threadpoolctl import threadpool_limits
 
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..model.config import PredictorConfig
-from ..model.core import Predictor
 from ..model.features import (all_features, gather_symbols, qual_vocab, scatter_symbols, segment_rows,
                               step_advance, step_features)
 from ..model.intexact import IntPredictor
 from ..model.quantize import QuantModel, quantize
 from ..varint import Reader, blob, encode_uvarint
+
+if TYPE_CHECKING:   # torch is imported only when a model is fitted (levels >= 7)
+    from ..model.core import Predictor
 
 VERSION = 1
 MODE_EMPTY = 0
@@ -56,13 +61,17 @@ _WORK = {2: (0.25, 2e5, 1e6), 3: (0.5, 3e5, 2e6), 4: (0.75, 4e5, 3e6), 5: (1.0, 
 
 @contextlib.contextmanager
 def _single_thread() -> Iterator[None]:
-    """Inference and fitting run on one torch thread (parallelism belongs to blocks)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+    """Inference and fitting run on one BLAS / torch thread (parallelism belongs to blocks and streams)."""
+    torch = sys.modules.get("torch")    # only if something already imported it
+    old = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(1)
     try:
-        yield
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
     finally:
-        torch.set_num_threads(old)
+        if torch is not None:
+            torch.set_num_threads(old)
 
 
 def _seg_len(lengths: np.ndarray) -> int:
@@ -91,6 +100,10 @@ def _check_inputs(lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray) -> t
 def fit_model(quals: np.ndarray, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, level: int,
               seed: int = 0, work: float | None = None) -> Predictor:
     """Fit a float predictor on a sample of rows (deterministic work, seeded)."""
+    import torch
+
+    from ..model.core import Predictor
+
     cfg = PredictorConfig(n_symbols=k, input_vocab=qual_vocab(k), embed=EMBED, hidden=HIDDEN, layers=1)
     torch.manual_seed(seed)
     model = Predictor(cfg)
