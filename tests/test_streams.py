@@ -77,7 +77,7 @@ def test_bases_wrapper_round_trip(level):
     assert np.array_equal(bases.decode_bases(payload, lens, mate, codes == 4), codes)
 
 
-def test_lzma_is_tried_on_accurate_long_reads_only():
+def test_lzma_is_tried_in_full_on_accurate_long_reads_only(monkeypatch):
     # 30 copies of one 2 kb "locus": exact repeats that LZ77 codes far below the k-mer model's first pass
     rng = np.random.default_rng(3)
     locus = rng.integers(0, 4, 2000).astype(np.uint8)
@@ -87,9 +87,12 @@ def test_lzma_is_tried_on_accurate_long_reads_only():
     assert bases.error_rate(np.zeros(0, np.uint8)) == 1.0
     hifi, codec = bases.encode_bases(codes, lens, mate, 5, errors=0.001)
     assert codec == CodecId.LZMA and np.array_equal(bases.decode_bases(hifi, lens, mate, codes == 4), codes)
-    noisy, codec = bases.encode_bases(codes, lens, mate, 5, errors=0.1)
-    assert codec == CodecId.BASE_CTX and np.array_equal(bases.decode_bases(noisy, lens, mate, codes == 4), codes)
-    assert bases.encode_bases(codes, lens, mate, 7, errors=0.1)[1] == CodecId.LZMA   # level 7 tries it anyway
+    calls = []
+    monkeypatch.setattr(bases, "lzma_if_smaller", lambda data, current, always=False: calls.append(always))
+    for errors, level, always in ((0.001, 5, True), (0.1, 5, False), (0.1, 7, True)):
+        noisy, codec = bases.encode_bases(codes, lens, mate, level, errors=errors)
+        assert codec == CodecId.BASE_CTX and calls[-1] is always   # noisy: the sampled check only
+    assert np.array_equal(bases.decode_bases(noisy, lens, mate, codes == 4), codes)
 
 
 @pytest.mark.parametrize("k", [2, 7, 41, 94])

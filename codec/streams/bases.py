@@ -17,7 +17,7 @@ from . import bases_ctx
 from .general import lzma_if_smaller, unpack
 from .ids import CodecId
 
-LONG_READ_MEAN = 500  # mean read length from which lzma is always tried (HiFi repeats) ...
+LONG_READ_MEAN = 500  # mean read length from which lzma is always tried in full (HiFi repeats) ...
 NOISY_ERROR_RATE = 0.01  # ... unless the qualities promise more errors than this (see encode_bases)
 
 
@@ -32,17 +32,17 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
                  errors: float = 0.0) -> tuple[bytes, CodecId]:
     """``errors``: the block's expected base error rate (:func:`error_rate`).
 
-    LZ77 gains only from long exact repeats; with an error rate ``e`` exact matches
-    run about ``1/e`` bases, so on noisy long reads (nanopore, e > 1 %) lzma cannot
-    beat the k-mer model and its slow full run is skipped below level 7."""
+    LZ77 gains from long exact repeats; with an error rate ``e`` exact matches run
+    about ``1/e`` bases. On accurate long reads (HiFi) the full lzma run is always
+    tried; on noisy ones (nanopore, e > 1 %) a 1 MiB sample must first say it could
+    win, as for short reads, which skips the slow full run where it never wins."""
     payload = bases_ctx.encode_bases(codes, lengths, mate, level)
     best = (payload, CodecId.BASE_CTX)
     if level >= 2:
         long_reads = len(lengths) and int(lengths.sum()) >= LONG_READ_MEAN * len(lengths)
-        if long_reads and errors > NOISY_ERROR_RATE and level < 7:
-            return bytes([best[1]]) + best[0], best[1]
+        accurate_long = bool(long_reads) and errors <= NOISY_ERROR_RATE
         packed = lzma_if_smaller(np.where(codes > 3, 0, codes).astype(np.uint8).tobytes(), len(payload),
-                                 always=bool(long_reads) or level >= 7)
+                                 always=accurate_long or level >= 7)
         if packed is not None:
             best = (packed, CodecId.LZMA)
     return bytes([best[1]]) + best[0], best[1]

@@ -288,7 +288,7 @@ def encode_bases(bases: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
     """Range-code base codes 0..3; positions holding 4 are skipped (exceptions)."""
     params = choose_params(bases, lengths, level)
     header = bytes([VERSION]) + params.to_bytes() + encode_uvarint(SEGMENT)
-    return header + _encode_words(bases, lengths, params)
+    return header + _encode_words(bases, lengths, params, SEGMENT)
 
 
 def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptions: np.ndarray) -> np.ndarray:
