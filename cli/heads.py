@@ -156,10 +156,14 @@ def generate_cmd(model, count, length, prompt, temperature, top_k, seed, output)
               help="Seconds of training (both directions together) when no --model.")
 @click.option("--epochs", type=click.IntRange(1, 100000), default=None)
 @click.option("--beam", type=click.IntRange(1, 4096), default=64, show_default=True)
+@click.option("--method", type=click.Choice(["auto", "lstm", "ngram"]), default="auto", show_default=True,
+              help="Model trained when no --model: forward/backward LSTMs, or an interpolated n-gram "
+                   "model (orders 0-3, weights fitted by leave-one-out); auto = n-gram below 20,000 "
+                   "known symbols.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 def gapfill_cmd(gapped, model, train_files, exclude, max_identity, gap_char, alphabet, truth, hidden, time_budget,
-                epochs, beam, seed, output) -> None:
+                epochs, beam, method, seed, output) -> None:
     """Fill gap characters using context on both sides of each gap."""
     from codec.heads.alphabet import get_alphabet, guess_alphabet, load_lm, read_records, write_fasta
     from codec.heads.gapfill import fill_records, prepare_training
@@ -181,7 +185,7 @@ def gapfill_cmd(gapped, model, train_files, exclude, max_identity, gap_char, alp
         if lm is None:
             lm, report = prepare_training(records, alpha, gaps, train_files, exclude, max_identity,
                                           hidden=hidden, time_budget=time_budget, epochs=epochs, seed=seed,
-                                          progress=sys.stderr.isatty())
+                                          progress=sys.stderr.isatty(), method=method)
             _note(report)
         filled = fill_records(lm, records, gaps, beam=beam, what=gapped)
         with _open_out(output) as fh:

@@ -17,7 +17,7 @@ from typing import BinaryIO
 import click
 
 from codec import FORMAT_VERSION, __version__
-from codec.config import DEFAULT_LEVEL, MAX_LEVEL, MIN_LEVEL, CodecConfig
+from codec.config import DEFAULT_BLOCK_MB, DEFAULT_LEVEL, MAX_LEVEL, MIN_LEVEL, CodecConfig
 from codec.errors import CodecError
 
 from .progress import progress_bar
@@ -72,18 +72,11 @@ def _outputs(paths: list[str] | None, force: bool) -> Iterator[list[BinaryIO]]:
         yield [stack.enter_context(atomic_output(p)) for p in paths]
 
 
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _threads_option(func):
     return click.option("-t", "--threads", type=click.IntRange(0, 256), default=0, show_default=True,
-                        callback=lambda _ctx, _param, value: value or _cores(),
-                        help="Threads (streams of a block in parallel) or worker processes (blocks in "
-                             "parallel); 0 = every available core. Never changes the output bytes.")(func)
+                        help="0 = one block at a time, its streams on every core (memory of one block). "
+                             "N = N blocks at once in worker processes (N blocks in memory), or a one-block "
+                             "input's streams on N threads. Never changes the output bytes.")(func)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -115,8 +108,9 @@ def _default_archive(inputs: tuple[str, ...]) -> str:
 @click.option("--rm", "remove", is_flag=True, help="Delete the inputs after a successful compression.")
 @click.option("-l", "--level", type=click.IntRange(MIN_LEVEL, MAX_LEVEL), default=DEFAULT_LEVEL,
               show_default=True, help="1 = context models only (fastest); higher fits the LSTM longer.")
-@click.option("--block-size", type=click.IntRange(1, 4096), default=64, show_default=True,
-              help="Raw FASTQ megabytes per block (memory bound and unit of parallel work).")
+@click.option("--block-size", type=click.IntRange(1, 4096), default=DEFAULT_BLOCK_MB, show_default=True,
+              help="Raw FASTQ megabytes per block, R1 and R2 together. Bounds memory (a block needs up "
+                   "to ~40x its size) and is the unit of parallel work; larger blocks share more context.")
 @_threads_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Print a summary (sizes, ratio) to stderr.")

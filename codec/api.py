@@ -3,8 +3,8 @@
 Output is always written to a temporary file beside the target and renamed at
 the end, so an error never leaves a half-written file behind. The thread count
 changes only the speed: each block is coded on its own, so the archive bytes are
-identical for any ``threads``. A single-block input uses the threads inside
-its block instead (the streams are encoded concurrently).
+identical for any ``threads`` (see :func:`plan_threads`: blocks in worker processes,
+or the streams of one block on threads).
 """
 
 from __future__ import annotations
@@ -45,6 +45,31 @@ def _versions() -> dict:
     return out
 
 
+def _drain(items: list) -> Iterator:
+    """Yield and forget the items of a peeked list (a coded block's input is freed at once)."""
+    while items:
+        yield items.pop(0)
+
+
+def available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def plan_threads(threads: int, one_block: bool) -> tuple[int, int]:
+    """(worker processes, stream threads per block) for a ``threads`` setting.
+
+    0 (the default) codes one block at a time with its streams on every core, so
+    memory stays that of one block (~28x the block size at most) on any machine.
+    N >= 1 codes a one-block input on N stream threads, and a larger input N blocks
+    at a time in worker processes (N blocks in memory)."""
+    if threads == 0:
+        return 1, available_cores()
+    return (1, threads) if one_block else (threads, 1)
+
+
 @contextmanager
 def _executor(threads: int) -> Iterator[Executor | None]:
     if threads <= 1:
@@ -81,13 +106,11 @@ def compress_stream(inputs: list[str], out: BinaryIO, config: CodecConfig,
     sizes = [0] * len(inputs)
     chunks_iter = iter_chunks(inputs, config.block_bytes)
     first = list(itertools.islice(chunks_iter, 2))
-    # one block: code its streams on `threads` threads in this process; several: one block per worker
-    one_block = len(first) < 2
-    stream_threads = config.threads if one_block else 1
+    workers, stream_threads = plan_threads(config.threads, one_block=len(first) < 2)
     jobs = ((chunks, starts, config.level, inputs, stream_threads)
-            for chunks, starts in itertools.chain(first, chunks_iter))
-    with _executor(1 if one_block else config.threads) as pool:
-        for result in _ordered_map(pool, compress_block, jobs, config.threads + 1):
+            for chunks, starts in itertools.chain(_drain(first), chunks_iter))
+    with _executor(workers) as pool:
+        for result in _ordered_map(pool, compress_block, jobs, workers + 1):
             offsets.append(offset)
             offset += container.write_block(out, result.body)
             n_records += result.n_records
@@ -113,7 +136,7 @@ def _blocks(src: BinaryIO, header_len: int) -> Iterator[tuple[bytes, int, int] |
         index += 1
 
 
-def decompress_stream(src: BinaryIO, outs: list[BinaryIO] | None, threads: int = 1,
+def decompress_stream(src: BinaryIO, outs: list[BinaryIO] | None, threads: int = 0,
                       progress: Progress | None = None) -> dict:
     """Decode an archive; write each file's bytes to ``outs`` (None = verify only)."""
     header, header_len = container.read_header(src)
@@ -135,11 +158,10 @@ def decompress_stream(src: BinaryIO, outs: list[BinaryIO] | None, threads: int =
 
     blocks = jobs()
     first = list(itertools.islice(blocks, 2))
-    one_block = len(first) < 2
-    stream_threads = threads if one_block else 1
-    work = ((*item, stream_threads) for item in itertools.chain(first, blocks))
-    with _executor(1 if one_block else threads) as pool:
-        for raw, n_rec in _ordered_map(pool, decompress_block, work, threads + 1):
+    workers, stream_threads = plan_threads(threads, one_block=len(first) < 2)
+    work = ((*item, stream_threads) for item in itertools.chain(_drain(first), blocks))
+    with _executor(workers) as pool:
+        for raw, n_rec in _ordered_map(pool, decompress_block, work, workers + 1):
             if len(raw) != n_files:
                 raise FormatError(f"block {n_blocks} holds {len(raw)} files, header says {n_files}")
             for i, chunk in enumerate(raw):

@@ -64,3 +64,21 @@ def test_first_record_offsets_messages():
 def test_lengths_are_int64():
     block = parse_block((DATA / "var_length.fastq").read_bytes())
     assert block.lengths.dtype == np.int64 and block.lengths[0] == 0
+
+
+def test_block_size_counts_both_files_of_a_pair(tmp_path):
+    """A pair's block holds block_bytes of FASTQ in all (so its memory is a single file's)."""
+    from codec.api import plan_threads
+    from codec.fastq.reader import iter_chunks
+
+    rec = b"@r\n" + b"ACGT" * 25 + b"\n+\n" + b"I" * 100 + b"\n"    # 210 bytes
+    r1, r2 = tmp_path / "a_R1.fq", tmp_path / "a_R2.fq"
+    r1.write_bytes(rec * 100)
+    r2.write_bytes(rec * 100)
+    single = list(iter_chunks([str(r1)], 4200))
+    pair = list(iter_chunks([str(r1), str(r2)], 4200))
+    assert all(len(c[0]) <= 4200 for c in single) and len(single) == 5
+    assert all(sum(map(len, c)) <= 4200 for c in pair) and len(pair) == 10
+    assert b"".join(c[1] for c, _ in pair) == r2.read_bytes()
+    assert plan_threads(0, True)[0] == 1 and plan_threads(0, False)[0] == 1   # auto: one block in memory
+    assert plan_threads(3, True) == (1, 3) and plan_threads(3, False) == (3, 1)

@@ -266,3 +266,19 @@ def test_hashed_ppm_and_ngram_copy_repeats():
     ng = NgramModel(4, 3, [s])
     d = ng.dist([0, 1, 2])
     assert abs(d.sum() - 1) < 1e-9 and d.argmax() == 3
+
+
+def test_ngram_order_weights_follow_the_data():
+    """Leave-one-out weights: a repeated motif earns the long orders, i.i.d. symbols only order 0."""
+    import numpy as np
+    from codec.heads.gapfill import NgramModel, pick_method
+
+    motif = NgramModel(4, 3, [np.array([0, 1, 2, 3, 3, 1] * 40, dtype=np.int64)], fit_weights=True)
+    assert motif.weights[3] > 0.5 and abs(motif.weights.sum() - 1) < 1e-9
+    assert motif.dist([0, 1, 2]).argmax() == 3
+    noise = np.random.default_rng(0).choice(20, 200, p=np.r_[0.2, np.full(19, 0.8 / 19)])
+    iid = NgramModel(20, 3, [noise], fit_weights=True)
+    assert iid.weights[0] > 0.8
+    assert iid.dist([5, 6, 7]).argmax() == 0 and abs(iid.dist([5, 6, 7]).sum() - 1) < 1e-9
+    assert pick_method("auto", 185) == "ngram" and pick_method("auto", 10 ** 6) == "lstm"
+    assert pick_method("lstm", 5) == "lstm"

@@ -111,11 +111,15 @@ class RecordChunker:
 
 
 def iter_chunks(paths: list[str], block_bytes: int) -> Iterator[tuple[list[bytes], list[int]]]:
-    """Yield (chunks, first_record_numbers), one chunk per input, with equal record counts."""
+    """Yield (chunks, first_record_numbers), one chunk per input, with equal record counts.
+
+    ``block_bytes`` is the raw FASTQ of all inputs together (R1 is cut at its share),
+    so a block of a pair needs no more memory than a single-file block."""
     chunkers = [RecordChunker(open_input(p), p) for p in paths]
+    share = max(1, block_bytes // max(1, len(paths)))
     try:
         while True:
-            first = chunkers[0].next_by_size(block_bytes)
+            first = chunkers[0].next_by_size(share)
             if first is None:
                 _check_exhausted(chunkers, paths)
                 return

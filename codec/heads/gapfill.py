@@ -57,8 +57,9 @@ class NgramModel:
     are copied. Contexts are cut at an unknown symbol (``-1``).
     """
 
-    def __init__(self, n_symbols: int, order: int, seqs) -> None:
+    def __init__(self, n_symbols: int, order: int, seqs, fit_weights: bool = False) -> None:
         self.k, self.order = int(n_symbols), int(order)
+        self.weights: np.ndarray | None = None
         self.tables: list[dict] = [dict() for _ in range(self.order + 1)]
         for s in seqs:
             s = [int(v) for v in s]
@@ -73,28 +74,73 @@ class NgramModel:
                     if row is None:
                         row = self.tables[n][h] = np.zeros(self.k)
                     row[x] += 1
-        uni = self.tables[0].get((), np.zeros(self.k))
-        self._p0 = (uni + 0.5) / (uni.sum() + 0.5 * self.k)
         self._cache: dict = {}
+        if fit_weights:
+            self.weights = self._fit_order_weights(seqs)
 
-    def dist(self, hist) -> np.ndarray:
-        """Next-symbol probabilities after the symbol list ``hist``."""
+    def _context(self, hist, order: int) -> tuple:
         h = []
-        for v in reversed(hist[-self.order:] if self.order else []):
+        for v in reversed(hist[-order:] if order else []):
             if v < 0:
                 break
             h.append(int(v))
-        h = tuple(reversed(h))
-        p = self._cache.get(h)
-        if p is not None:
-            return p
-        p = self._p0
+        return tuple(reversed(h))
+
+    def order_dist(self, hist, order: int, leave_out: int | None = None) -> np.ndarray:
+        """Witten-Bell probabilities up to ``order``; ``leave_out`` removes one occurrence of
+        that symbol after this context from every level (the symbol's own count, for
+        leave-one-out estimates)."""
+        h = self._context(hist, order)
+        row = self.tables[0].get((), np.zeros(self.k)).astype(float)
+        if leave_out is not None:
+            row[leave_out] -= 1
+        p = (row + 0.5) / (row.sum() + 0.5 * self.k)
         for n in range(1, len(h) + 1):
             row = self.tables[n].get(h[len(h) - n:])
             if row is None:
                 break
+            if leave_out is not None:
+                row = row.copy()
+                row[leave_out] -= 1
             c, u = row.sum(), float((row > 0).sum())
+            if c <= 0:
+                break
             p = (row + u * p) / (c + u)
+        return p
+
+    def _fit_order_weights(self, seqs, iterations: int = 100) -> np.ndarray:
+        """Mixture weights of orders 0..order that maximise the leave-one-out likelihood of ``seqs``.
+
+        Deleted interpolation: each known symbol is predicted by every order with its own
+        count removed, and EM finds the weights. On a few hundred symbols the long orders
+        only echo the symbol itself and get no weight, so the model falls back to what
+        the data can support (down to the symbol frequencies)."""
+        rows = []
+        for s in seqs:
+            s = [int(v) for v in s]
+            for t, x in enumerate(s):
+                if x >= 0:
+                    rows.append([self.order_dist(s[:t], n, x)[x] for n in range(self.order + 1)])
+        w = np.full(self.order + 1, 1.0 / (self.order + 1))
+        if not rows:
+            return w
+        probs = np.maximum(np.array(rows), 1e-12)
+        for _ in range(iterations):
+            r = probs * w
+            r /= r.sum(axis=1, keepdims=True)
+            w = r.mean(axis=0)
+        return w
+
+    def dist(self, hist) -> np.ndarray:
+        """Next-symbol probabilities after the symbol list ``hist``."""
+        h = self._context(hist, self.order)
+        p = self._cache.get(h)
+        if p is not None:
+            return p
+        if self.weights is None:
+            p = self.order_dist(h, self.order)
+        else:
+            p = sum(w * self.order_dist(h, n) for n, w in enumerate(self.weights) if w > 0)
         self._cache[h] = p
         return p
 
@@ -411,13 +457,34 @@ def encode_gapped(alphabet: Alphabet, seq: str, gaps: set[str]) -> np.ndarray:
     return x
 
 
+SMALL_DATA = 20_000   # known symbols below which an LSTM cannot learn more than an n-gram model
+NGRAM_ORDER = 3
+
+
+def pick_method(method: str, known_symbols: int) -> str:
+    """``"lstm"`` or ``"ngram"``; ``"auto"`` decides by the amount of training data.
+
+    Below SMALL_DATA symbols (one protein, a few genes) the LSTM only memorises the
+    input and copies its motifs into the gaps; an interpolated n-gram model whose
+    order weights are fitted by leave-one-out uses no more context than the data
+    supports."""
+    if method == "auto":
+        return "ngram" if known_symbols < SMALL_DATA else "lstm"
+    if method not in ("lstm", "ngram"):
+        raise GapFillError(f"unknown gap-fill method {method!r}")
+    return method
+
+
 def prepare_training(records, alphabet: Alphabet, gaps: set[str], train_files=(), exclude=(),
                      max_identity: float = 0.95, *, hidden: int = 128, time_budget: float | None = 120.0,
                      epochs: int | None = None, seed: int = 0, progress: bool = False,
-                     ngram_order: int = 0, lstm_weight: float = 1.0, decode: str = "joint"):
+                     ngram_order: int = 0, lstm_weight: float = 1.0, decode: str = "joint",
+                     method: str = "manual"):
     """Train forward and backward models on the gapped input's known parts plus a corpus.
 
-    Returns a :class:`~codec.heads.alphabet.LanguageModel` and a one-line report.
+    ``method`` ``"lstm"``, ``"ngram"`` or ``"auto"`` (:func:`pick_method`) overrides
+    ``ngram_order``, ``lstm_weight`` and ``decode``; ``"manual"`` keeps them. Returns a
+    :class:`~codec.heads.alphabet.LanguageModel` and a one-line report.
     """
     from .alphabet import LanguageModel, check_alphabet, read_many
 
@@ -438,6 +505,12 @@ def prepare_training(records, alphabet: Alphabet, gaps: set[str], train_files=()
     seqs = [encode_gapped(alphabet, q, gaps) for q in queries] + [alphabet.encode(r.seq) for r in corpus]
     if not any((s >= 0).any() for s in seqs):
         raise GapFillError("nothing to train on: the input has no known symbols and no --train corpus")
+    ngram_mix = False
+    if method != "manual":   # otherwise the ngram_order / lstm_weight / decode given
+        known = int(sum(int((s >= 0).sum()) for s in seqs))
+        method = pick_method(method, known)
+        ngram_mix = method == "ngram"
+        ngram_order, lstm_weight, decode = (NGRAM_ORDER, 0.0, "joint") if ngram_mix else (0, 1.0, "joint")
     if lstm_weight > 0:
         models = train_gap_models(seqs, alphabet, hidden=hidden, time_budget=time_budget, epochs=epochs, seed=seed,
                                   progress=progress)
@@ -446,9 +519,13 @@ def prepare_training(records, alphabet: Alphabet, gaps: set[str], train_files=()
         models = GapModels(alphabet, new_predictor(spec, hidden=8, seed=seed), spec)
     report = (f"trained on {len(queries)} gapped + {len(corpus)} corpus sequences "
               f"({by_name} excluded by name, {by_identity} by identity >= {max_identity:g})")
+    if ngram_mix:
+        report += (f"; too few known symbols for an LSTM: interpolated n-gram model, orders 0-{ngram_order}, "
+                   "weights fitted by leave-one-out")
     lm = LanguageModel(alphabet, models.forward_spec, models.forward, models.backward,
                        {"corpus": len(corpus), "excluded_name": by_name, "excluded_identity": by_identity,
-                        "ngram_order": ngram_order, "lstm_weight": lstm_weight, "decode": decode})
+                        "ngram_order": ngram_order, "lstm_weight": lstm_weight, "decode": decode,
+                        "ngram_mix": ngram_mix})
     if ngram_order > 0 or lstm_weight < 1:
         lm.ngram_seqs = seqs[len(queries):]   # corpus part; each record's own known symbols are added at fill time
     return lm, report
@@ -469,8 +546,10 @@ def fill_records(lm, records, gaps: set[str], *, beam: int = 64, what: str = "in
         if order > 0 or w < 1:
             own = encode_gapped(lm.alphabet, r.seq, gaps)
             data = [own] + list(getattr(lm, "ngram_seqs", []))
-            models.ngram_forward = NgramModel(lm.alphabet.size, order, data)
-            models.ngram_backward = NgramModel(lm.alphabet.size, order, [d[::-1].copy() for d in data])
+            mix = bool(info.get("ngram_mix", False))
+            models.ngram_forward = NgramModel(lm.alphabet.size, order, data, fit_weights=mix)
+            models.ngram_backward = NgramModel(lm.alphabet.size, order, [d[::-1].copy() for d in data],
+                                               fit_weights=mix)
             models.lstm_weight = w
             if w <= 0:
                 models.forward = models.backward = None
