@@ -151,6 +151,7 @@ def bench_generate(quick: bool) -> dict:
 def to_markdown(res: dict) -> str:
     L = [f"# Heads benchmark{' (quick)' if res['quick'] else ''}", "",
          f"{res['machine']}, torch {res['torch']}, {res['threads']} thread(s), total {res['seconds']:.0f} s.", ""]
+    L += [f"Note: {n}" for n in res.get("notes", [])] + ([""] if res.get("notes") else [])
     g = res["gapfill"]
     L += ["## Gap filling: alemtuzumab light chain, 29 gaps", "", "| method | right | accuracy |", "|---|---|---|"]
     mv = g["majority_vote"]
