@@ -48,7 +48,7 @@ PRESETS = (  # (k_mid, k_high, betas): smoothing from eager (clean, deep data) t
     (12, 24, (16, 32, 32)),
 )
 SAMPLE_BASES = 1 << 16
-TRIAL_SEGMENT = 256    # the trial cuts long reads short so its batches are wide (few steps): a cost proxy only
+TRIAL_SEGMENT = 1024   # the trial cuts long reads (only) so its batches are wide: fewer steps
 MIX_ONE = 1 << 16      # mixing weights are Q16
 N_CONF = 8             # confidence buckets of the high-order prediction
 MIX_SHIFT = 4          # learning rate of the mixing weights (2^-4); 0 = no mixing
