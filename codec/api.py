@@ -62,7 +62,7 @@ def plan_threads(threads: int, one_block: bool) -> tuple[int, int]:
     """(worker processes, stream threads per block) for a ``threads`` setting.
 
     0 (the default) codes one block at a time with its streams on every core, so
-    memory stays that of one block (~28x the block size at most) on any machine.
+    memory stays that of one block (up to ~40x the block size) on any machine.
     N >= 1 codes a one-block input on N stream threads, and a larger input N blocks
     at a time in worker processes (N blocks in memory)."""
     if threads == 0:
