@@ -27,7 +27,7 @@ from . import FORMAT_VERSION  # noqa: F401  (re-exported)
 from .config import CodecConfig
 from .errors import ChecksumError, FormatError
 from .fastq.reader import iter_chunks
-from .pipeline import BlockResult, compress_block, decompress_block
+from .pipeline import compress_block, decompress_block
 
 Progress = Callable[[int], None]
 

@@ -46,3 +46,35 @@ def cli():
         return result.exit_code, result.stdout_bytes, result.stderr_bytes
 
     return invoke
+
+
+def assert_rejects_damage(decode, payload: bytes, bad_version: bytes, extra: tuple[bytes, ...] = ()) -> None:
+    """``decode(blob)`` raises FormatError on the usual damage of a valid ``payload``: nothing,
+    an unknown version byte, an unknown mode, truncation, a zeroed crc, a flipped byte at 40
+    (plus ``extra``), and random words after a valid version/mode head."""
+    import numpy as np
+
+    from codec.errors import FormatError
+
+    bad = [b"", bad_version, payload[:1] + b"\x05" + payload[2:], payload[:len(payload) // 2],
+           payload[:-4] + bytes(4), payload[:40] + bytes([payload[40] ^ 0xFF]) + payload[41:], *extra]
+    for blob in bad:
+        with pytest.raises(FormatError):
+            decode(blob)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        junk = bytes([1, 1]) + rng.integers(0, 256, 200, dtype=np.uint8).tobytes()
+        with pytest.raises(FormatError):
+            decode(junk)
+
+
+def long_read_block():
+    """(quals 0..8, lengths, bases, mate) of a block with reads longer than a segment and an empty read."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    lengths = np.array([3000, 5, 1200, 0])
+    total = int(lengths.sum())
+    quals = rng.integers(0, 9, total).astype(np.uint8)
+    bases = rng.integers(0, 4, total).astype(np.uint8)
+    return quals, lengths, bases, np.zeros(4, np.uint8)

@@ -10,7 +10,7 @@ import pytest
 
 from codec import CodecConfig, compress, decompress
 from codec.container import FORMAT_MAJOR, MAGIC, read_header
-from codec.errors import ChecksumError, CodecError, FormatError, VersionError
+from codec.errors import CodecError, FormatError, VersionError
 
 from .conftest import DATA
 

@@ -19,6 +19,8 @@ from codec.model.quantize import FREQ_TOTAL, QuantModel, luts, luts_decimal, ran
 from codec.model.reference import reference_initial_state, reference_sequence, reference_step
 from codec.streams import qual_lstm
 
+from .conftest import assert_rejects_damage, long_read_block
+
 CONFIGS = [
     PredictorConfig(n_symbols=41, input_vocab=qual_vocab(41), embed=8, hidden=32, layers=1),
     PredictorConfig(n_symbols=4, input_vocab=(5, 7), embed=4, hidden=16, layers=2),
@@ -136,12 +138,7 @@ def test_qual_lstm_roundtrip_synthetic(k: int) -> None:
 
 
 def test_qual_lstm_long_reads_are_segmented_and_empty_block() -> None:
-    rng = np.random.default_rng(4)
-    lengths = np.array([3000, 5, 1200, 0])
-    total = int(lengths.sum())
-    quals = rng.integers(0, 9, total).astype(np.uint8)
-    bases = rng.integers(0, 4, total).astype(np.uint8)
-    mate = np.zeros(4, np.uint8)
+    quals, lengths, bases, mate = long_read_block()
     payload = qual_lstm.encode_qualities(quals, lengths, bases, mate, 9, level=2)
     assert np.array_equal(qual_lstm.decode_qualities(payload, lengths, bases, mate, 9), quals)
     empty = qual_lstm.encode_qualities(np.zeros(0, np.uint8), np.zeros(2, np.int64), np.zeros(0, np.uint8),
@@ -175,16 +172,8 @@ def test_qual_lstm_roundtrip_real_sample_and_corruption() -> None:
     payload = qual_lstm.encode_qualities(quals, lengths, bases, mate, k, level=2)
     assert payload == qual_lstm.encode_qualities(quals, lengths, bases, mate, k, level=2)
     assert np.array_equal(qual_lstm.decode_qualities(payload, lengths, bases, mate, k), quals)
-    bad = [b"", b"\x07", payload[:1] + b"\x05" + payload[2:], payload[:len(payload) // 2],
-           payload[:-4] + bytes(4), payload[:40] + bytes([payload[40] ^ 0xFF]) + payload[41:]]
-    for blob in bad:
-        with pytest.raises(FormatError):
-            qual_lstm.decode_qualities(blob, lengths, bases, mate, k)
-    rng = np.random.default_rng(0)
-    for _ in range(5):
-        junk = bytes([1, 1]) + rng.integers(0, 256, 200, dtype=np.uint8).tobytes()
-        with pytest.raises(FormatError):
-            qual_lstm.decode_qualities(junk, lengths, bases, mate, k)
+    assert_rejects_damage(lambda blob: qual_lstm.decode_qualities(blob, lengths, bases, mate, k), payload,
+                          b"\x07")
 
 
 def test_some_tables_were_compared() -> None:

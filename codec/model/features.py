@@ -20,6 +20,8 @@ from symbols already coded; training builds them for whole sequences with
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 
@@ -158,3 +160,24 @@ def segment_rows(lengths: np.ndarray, seg_len: int, mate: np.ndarray) -> dict[st
             "pos0": np.ascontiguousarray(pos0[order]), "read_start": np.ascontiguousarray(starts[ri]),
             "read_len": np.ascontiguousarray(lengths[ri]),
             "mate": np.ascontiguousarray(np.asarray(mate, dtype=np.int64)[ri])}
+
+
+def sample_windows(rows: dict[str, np.ndarray], rng: np.random.Generator, batch: int,
+                   win: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training windows: flat indices ``[batch, win]`` of ``win`` positions from a random
+    offset of ``batch`` random rows (0 past a row's end), and the mask of real positions."""
+    ar = np.arange(win)
+    r = rng.integers(0, len(rows["len"]), batch)
+    rl = rows["len"][r]
+    off = (rng.random(batch) * np.maximum(rl - win + 1, 1)).astype(np.int64)
+    idx = rows["flat"][r, None] + off[:, None] + ar[None, :]
+    valid = ar[None, :] < (rl - off)[:, None]
+    return np.where(valid, idx, 0), valid
+
+
+def warmup_cosine_lr(step: int, steps: int, warm: int, lr_max: float, lr_min: float) -> float:
+    """Linear warm-up over ``warm`` steps, then a cosine decay from ``lr_max`` to ``lr_min``."""
+    if step < warm:
+        return lr_max * (step + 1) / warm
+    frac = (step - warm) / max(1, steps - warm)
+    return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * frac))

@@ -1,6 +1,6 @@
 """Pretrain the shipped default quality LSTMs (``python -m codec.model.pretrain``).
 
-One small model per read *kind* (see :func:`kind_for`), trained on a deliberate
+One small model per read *kind* (see :func:`codec.model.defaults.kind_for`), trained on a deliberate
 subset of the public data in ``../shared/data`` (only ``_R1`` files / single
 files, and only their first reads), quantised and written to
 ``codec/weights/<kind>.qlstm`` (``QuantModel.to_bytes()``) together with
@@ -33,8 +33,8 @@ import torch
 
 from .config import PredictorConfig
 from .core import Predictor
-from .features import all_features, qual_vocab, segment_rows
-from .defaults import KINDS, PHRED_LEVELS, kind_for, phred_map, phred_offset  # noqa: F401 (re-exported)
+from .features import all_features, qual_vocab, sample_windows, segment_rows, warmup_cosine_lr
+from .defaults import KINDS, PHRED_LEVELS, phred_map, phred_offset
 from .quantize import quantize
 
 HIDDEN = 32
@@ -126,7 +126,6 @@ def train_kind(kind: str, data_dir: Path = DATA, steps: int | None = None, seed:
     model = Predictor(model_config())
     rng = np.random.default_rng(seed)
     win = int(min(WINDOW, rows["len"].max()))
-    ar = np.arange(win)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     warm = max(1, steps // 20)
     lr_max, lr_min = 1e-2, 3e-4
@@ -134,16 +133,11 @@ def train_kind(kind: str, data_dir: Path = DATA, steps: int | None = None, seed:
     ema = None
     model.train()
     for step in range(steps):
-        frac = (step - warm) / max(1, steps - warm)
-        lr = lr_max * (step + 1) / warm if step < warm else lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * frac))
+        lr = warmup_cosine_lr(step, steps, warm, lr_max, lr_min)
         for g in opt.param_groups:
             g["lr"] = lr
-        r = rng.integers(0, len(rows["len"]), BATCH)
-        rl = rows["len"][r]
-        off = (rng.random(BATCH) * np.maximum(rl - win + 1, 1)).astype(np.int64)
-        idx = rows["flat"][r, None] + off[:, None] + ar[None, :]
-        valid = ar[None, :] < (rl - off)[:, None]
-        idx_t = torch.from_numpy(np.where(valid, idx, 0))
+        idx, valid = sample_windows(rows, rng, BATCH, win)
+        idx_t = torch.from_numpy(idx)
         y = torch.where(torch.from_numpy(valid), y_all[idx_t], -1)
         x = x_all[idx_t]
         x[..., 5] = 0  # mate feature unused by the defaults

@@ -37,8 +37,8 @@ from threadpoolctl import threadpool_limits
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..model.config import PredictorConfig
-from ..model.features import (all_features, gather_symbols, qual_vocab, scatter_symbols, segment_rows,
-                              step_advance, step_features)
+from ..model.features import (all_features, gather_symbols, qual_vocab, sample_windows, scatter_symbols,
+                              segment_rows, step_advance, step_features, warmup_cosine_lr)
 from ..model.intexact import IntPredictor
 from ..model.quantize import QuantModel, quantize
 from ..varint import Reader, blob, encode_uvarint
@@ -120,19 +120,12 @@ def fit_model(quals: np.ndarray, rows: dict[str, np.ndarray], bases: np.ndarray,
     warm = max(1, steps // 10)
     q_all = torch.from_numpy(quals.astype(np.int64))
     x_t = torch.from_numpy(x_all.astype(np.int64))
-    ar = np.arange(win)
     model.train()
     for step in range(steps):
-        frac = (step - warm) / max(1, steps - warm)
-        lr = 1e-2 * (step + 1) / warm if step < warm else 1e-3 + 0.5 * (1e-2 - 1e-3) * (1 + math.cos(math.pi * frac))
         for group in opt.param_groups:
-            group["lr"] = lr
-        r = rng.integers(0, len(rows["len"]), BATCH)
-        rl = rows["len"][r]
-        off = (rng.random(BATCH) * np.maximum(rl - win + 1, 1)).astype(np.int64)
-        idx = rows["flat"][r, None] + off[:, None] + ar[None, :]
-        valid = ar[None, :] < (rl - off)[:, None]
-        idx = torch.from_numpy(np.where(valid, idx, 0))
+            group["lr"] = warmup_cosine_lr(step, steps, warm, 1e-2, 1e-3)
+        idx, valid = sample_windows(rows, rng, BATCH, win)
+        idx = torch.from_numpy(idx)
         y = torch.where(torch.from_numpy(valid), q_all[idx], -1)
         _, loss = model(x_t[idx], targets=y)
         opt.zero_grad(set_to_none=True)
@@ -245,6 +238,22 @@ def read_crc_and_words(rd: Reader, payload: bytes, name: str) -> tuple[int, byte
     return crc, words
 
 
+def read_fitted_model(rd: Reader, k: int, name: str) -> QuantModel:
+    """The quantised model stored in the payload, refused unless it fits ``k`` symbols."""
+    qm = QuantModel.from_bytes(rd.blob(limit=16 << 20))
+    if qm.cfg.n_symbols != k or qm.cfg.input_vocab != qual_vocab(k):
+        raise FormatError(f"{name} model does not fit the quality alphabet")
+    return qm
+
+
+def checked_symbols(quals: np.ndarray, crc: int, name: str) -> np.ndarray:
+    """Decoded symbols as uint8, refused unless they match the payload's crc32."""
+    out = quals.astype(np.uint8)
+    if zlib.crc32(out.tobytes()) != crc:
+        raise FormatError(f"{name} decoded symbols fail their crc32 (corrupt payload)")
+    return out
+
+
 def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
                      n_symbols: int) -> np.ndarray:
     """Inverse of :func:`encode_qualities`; returns a flat uint8 array."""
@@ -256,16 +265,11 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     if head is None:
         return np.zeros(total, dtype=np.uint8)
     _, seg, chunk = head
-    qm = QuantModel.from_bytes(rd.blob(limit=16 << 20))
-    if qm.cfg.n_symbols != k or qm.cfg.input_vocab != qual_vocab(k):
-        raise FormatError("qual_lstm model does not fit the quality alphabet")
+    qm = read_fitted_model(rd, k, "qual_lstm")
     crc, words = read_crc_and_words(rd, payload, "qual_lstm")
     rows = _rows(lengths, mate, seg)
     quals = np.zeros(total, dtype=np.int64)
     with _single_thread():
         ip = IntPredictor(qm)
         _run(ip, rows, bases, k, chunk, quals, StepDecoder(words))
-    out = quals.astype(np.uint8)
-    if zlib.crc32(out.tobytes()) != crc:
-        raise FormatError("qual_lstm decoded symbols fail their crc32 (corrupt payload)")
-    return out
+    return checked_symbols(quals, crc, "qual_lstm")

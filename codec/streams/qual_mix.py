@@ -61,14 +61,13 @@ import numpy as np
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..model import defaults
-from ..model.features import (gather_symbols, qual_vocab, scatter_symbols, step_advance,
-                              step_features_mapped)
+from ..model.features import gather_symbols, scatter_symbols, step_advance, step_features_mapped
 from ..model.intexact import IntPredictor
-from ..model.quantize import QuantModel, quantize
+from ..model.quantize import quantize
 from ..varint import Reader, blob, encode_uvarint
 from . import qual_ctx
-from .qual_lstm import (_check_inputs, _rows, _seg_len, _single_thread, check_encode_inputs, fit_model,
-                        read_crc_and_words, read_payload_head)
+from .qual_lstm import (_check_inputs, _rows, _seg_len, _single_thread, check_encode_inputs, checked_symbols,
+                        fit_model, read_crc_and_words, read_fitted_model, read_payload_head)
 
 VERSION = 1
 MODE_EMPTY = 0
@@ -303,9 +302,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
         ip, _, qin = _default_parts(defaults.KINDS[kid], phred, k, sha)  # ModelMismatchError
         use_mate = False
     else:
-        qm = QuantModel.from_bytes(rd.blob(limit=16 << 20))
-        if qm.cfg.n_symbols != k or qm.cfg.input_vocab != qual_vocab(k):
-            raise FormatError("qual_mix model does not fit the quality alphabet")
+        qm = read_fitted_model(rd, k, "qual_mix")
         try:
             ip = IntPredictor(qm)
         except ValueError as exc:
@@ -318,7 +315,4 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
              qin, use_mate)
     if total and (quals.max() >= k or quals.min() < 0):
         raise FormatError("qual_mix decoded symbol outside the alphabet")
-    out = quals.astype(np.uint8)
-    if zlib.crc32(out.tobytes()) != crc:
-        raise FormatError("qual_mix decoded symbols fail their crc32 (corrupt payload)")
-    return out
+    return checked_symbols(quals, crc, "qual_mix")
