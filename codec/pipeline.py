@@ -230,10 +230,15 @@ def _decode_modelled(r: Reader, n_rec: int, files: list[tuple[int, int]], thread
         raise FormatError("read lengths exceed the block size")
     mask, exc_chars = decode_exceptions(_need(streams, StreamId.EXCEPTIONS)[2], total)
     mate = np.repeat(np.arange(n_files, dtype=np.uint8), n_rec)
+    qual_payload = _need(streams, StreamId.QUALITIES)[2]
     with _stream_pool(threads) as run:
         names_job = run(_decode_all_names, streams, n_files, n_rec)   # overlaps bases -> qualities
+        quals_job = None
+        if qualities.reads_only_n_flags(qual_payload):   # then qualities overlap bases too
+            n_flags = np.where(mask, 4, 0).astype(np.uint8)
+            quals_job = run(qualities.decode_qualities, qual_payload, lens, n_flags, mate)
         codes = bases.decode_bases(_need(streams, StreamId.BASES)[2], lens, mate, mask)
-        qual = qualities.decode_qualities(_need(streams, StreamId.QUALITIES)[2], lens, codes, mate)
+        qual = quals_job() if quals_job else qualities.decode_qualities(qual_payload, lens, codes, mate)
         names = names_job()
     seq = BASE_CHAR[np.minimum(codes, 3)]
     seq[mask] = exc_chars

@@ -136,6 +136,24 @@ def test_qual_mix_real_sample_threads_and_corruption() -> None:
                           (one[:-8] + bytes([one[-8] ^ 0x10]) + one[-7:],))
 
 
+
+def test_qual_mix_parts_payload(monkeypatch) -> None:
+    """Long-read blocks from 2 * PART_MIN_SYMBOLS symbols code two independent parts (version 2),
+    decoded on two threads; the bytes do not depend on the thread count."""
+    quals, lengths, bases, mate = long_read_block()
+    one_part = qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
+    monkeypatch.setattr(qual_mix, "PART_MIN_SYMBOLS", 1000)
+    assert qual_mix.n_parts(lengths) == 2 and qual_mix.n_parts(np.full(40, 100)) == 1   # short reads: one
+    with threadpool_limits(limits=1, user_api="blas"):
+        payload = qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
+    assert payload[0] == qual_mix.VERSION_PARTS and one_part[0] == qual_mix.VERSION
+    assert payload == qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
+    monkeypatch.setattr(qual_mix, "PART_MIN_SYMBOLS", 1 << 19)   # the decoder reads the part count
+    assert np.array_equal(qual_mix.decode_qualities(payload, lengths, bases, mate, 9), quals)
+    assert np.array_equal(qual_mix.decode_qualities(one_part, lengths, bases, mate, 9), quals)
+    assert_rejects_damage(lambda blob: qual_mix.decode_qualities(blob, lengths, bases, mate, 9), payload,
+                          b"\x03", (payload[:-8] + bytes([payload[-8] ^ 0x10]) + payload[-7:],))
+
 # ---- the stream wrapper ----------------------------------------------------------------------
 
 def test_wrapper_levels_and_old_ids_decode() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from codec.errors import FormatError
 from codec.fastq.records import parse_block
-from codec.streams import bases, bases_ctx, layout, lengths, qual_ctx
+from codec.streams import bases, bases_ctx, layout, lengths, qual_ctx, qualities, stepcoding
 from codec.streams.exceptions import BASE_CODE, decode_exceptions, encode_exceptions
 from codec.streams.general import pack_best, unpack
 from codec.streams.ids import CodecId
@@ -52,6 +52,23 @@ def _random_reads(n, length, alphabet=4):
     return RNG.integers(0, alphabet, int(lens.sum())).astype(np.uint8), lens
 
 
+def test_many_step_encoding_gives_the_step_loop_bytes(monkeypatch):
+    """The encoders' one-call-per-many-steps path (encode_steps) codes exactly what the
+    decoder's step loop expects: same tables, same order, same range-coder words."""
+    codes, lens = _random_reads(300, 700)
+    codes[RNG.integers(0, len(codes), 40)] = 4
+    lens[:3] = [5000, 0, 4097]   # segments, an empty read
+    codes = np.concatenate([codes, RNG.integers(0, 4, int(lens.sum()) - len(codes)).astype(np.uint8)])
+    quals = RNG.integers(0, 41, len(codes)).astype(np.uint8)
+    mate = np.zeros(len(lens), np.uint8)
+    fast = (bases_ctx.encode_bases(codes, lens, mate, 5), qual_ctx.encode_qualities(quals, lens, codes, mate, 41))
+    monkeypatch.setattr(stepcoding, "_encode_many", lambda model, active, flat, enc:
+                        stepcoding._step_loop(model, model.starts, active, flat, enc, None))
+    assert fast == (bases_ctx.encode_bases(codes, lens, mate, 5),
+                    qual_ctx.encode_qualities(quals, lens, codes, mate, 41))
+    assert np.array_equal(bases_ctx.decode_bases(fast[0], lens, mate, codes == 4), codes)
+
+
 def test_base_context_round_trip_with_exceptions_and_repeats():
     genome = RNG.integers(0, 4, 3000).astype(np.uint8)
     starts = RNG.integers(0, 2900, 400)
@@ -77,7 +94,7 @@ def test_bases_wrapper_round_trip(level):
     assert np.array_equal(bases.decode_bases(payload, lens, mate, codes == 4), codes)
 
 
-def test_lzma_is_tried_in_full_on_accurate_long_reads_only(monkeypatch):
+def test_lzma_is_tried_in_full_on_accurate_long_reads_and_never_on_noisy_ones(monkeypatch):
     # 30 copies of one 2 kb "locus": exact repeats that LZ77 codes far below the k-mer model's first pass
     rng = np.random.default_rng(3)
     locus = rng.integers(0, 4, 2000).astype(np.uint8)
@@ -89,10 +106,29 @@ def test_lzma_is_tried_in_full_on_accurate_long_reads_only(monkeypatch):
     assert codec == CodecId.LZMA and np.array_equal(bases.decode_bases(hifi, lens, mate, codes == 4), codes)
     calls = []
     monkeypatch.setattr(bases, "lzma_if_smaller", lambda data, current, always=False: calls.append(always))
-    for errors, level, always in ((0.001, 5, True), (0.1, 5, False), (0.1, 7, True)):
+    for errors, level, expect in ((0.001, 5, [True]), (0.1, 5, []), (0.1, 7, [True])):
+        calls.clear()
         noisy, codec = bases.encode_bases(codes, lens, mate, level, errors=errors)
-        assert codec == CodecId.BASE_CTX and calls[-1] is always   # noisy: the sampled check only
+        assert codec == CodecId.BASE_CTX and calls == expect   # noisy long reads: not tried below level 7
     assert np.array_equal(bases.decode_bases(noisy, lens, mate, codes == 4), codes)
+    calls.clear()
+    short = bases.encode_bases(codes, np.full(600, 100, np.int64), np.zeros(600, np.uint8), 5, errors=0.1)
+    assert short[1] == CodecId.BASE_CTX and calls == [False]   # short reads: the sampled check
+
+
+def test_long_read_qualities_keep_the_lstm_only_where_it_pays():
+    """Level 5 codes long reads whose LSTM gain on a sample is small with the context model
+    alone (whose decoder needs only the N flags of the bases); level 6 still mixes."""
+    quals, lens = _random_reads(40, 3000, alphabet=50)   # uniform noise: nothing for the LSTM to learn
+    quals = (quals + 33).astype(np.uint8)
+    codes = RNG.integers(0, 5, len(quals)).astype(np.uint8)
+    mate = np.zeros(len(lens), np.uint8)
+    p5, c5 = qualities.encode_qualities(quals, lens, codes, mate, 5)
+    p6, c6 = qualities.encode_qualities(quals, lens, codes, mate, 6)
+    assert (c5, c6) == (CodecId.QUAL_CTX, CodecId.QUAL_MIX)
+    assert qualities.reads_only_n_flags(p5) and not qualities.reads_only_n_flags(p6)
+    n_flags = np.where(codes == 4, 4, 0).astype(np.uint8)
+    assert np.array_equal(qualities.decode_qualities(p5, lens, n_flags, mate), quals)
 
 
 @pytest.mark.parametrize("k", [2, 7, 41, 94])

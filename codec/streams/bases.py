@@ -18,7 +18,7 @@ from .general import lzma_if_smaller, unpack
 from .ids import CodecId
 
 LONG_READ_MEAN = 500  # mean read length from which lzma is always tried in full (HiFi repeats) ...
-NOISY_ERROR_RATE = 0.01  # ... unless the qualities promise more errors than this (see encode_bases)
+NOISY_ERROR_RATE = 0.01  # ... unless the qualities promise more errors than this: then never (level < 7)
 
 
 def error_rate(qual: np.ndarray) -> float:
@@ -34,15 +34,16 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
 
     LZ77 gains from long exact repeats; with an error rate ``e`` exact matches run
     about ``1/e`` bases. On accurate long reads (HiFi) the full lzma run is always
-    tried; on noisy ones (nanopore, e > 1 %) a 1 MiB sample must first say it could
-    win, as for short reads, which skips the slow full run where it never wins."""
+    tried. On noisy long reads (nanopore, e > 1 %) matches are shorter than the
+    context model's longest order, so below level 7 lzma is not tried at all; short
+    reads first need a 1 MiB sample to say it could win."""
     payload = bases_ctx.encode_bases(codes, lengths, mate, level)
     best = (payload, CodecId.BASE_CTX)
-    if level >= 2:
-        long_reads = len(lengths) and int(lengths.sum()) >= LONG_READ_MEAN * len(lengths)
-        accurate_long = bool(long_reads) and errors <= NOISY_ERROR_RATE
+    long_reads = bool(len(lengths)) and int(lengths.sum()) >= LONG_READ_MEAN * len(lengths)
+    noisy_long = long_reads and errors > NOISY_ERROR_RATE
+    if level >= 7 or (level >= 2 and not noisy_long):
         packed = lzma_if_smaller(np.where(codes > 3, 0, codes).astype(np.uint8).tobytes(), len(payload),
-                                 always=accurate_long or level >= 7)
+                                 always=(long_reads and not noisy_long) or level >= 7)
         if packed is not None:
             best = (packed, CodecId.LZMA)
     return bytes([best[1]]) + best[0], best[1]

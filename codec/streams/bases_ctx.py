@@ -31,7 +31,7 @@ from numba import njit
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..varint import Reader, encode_uvarint
-from .stepcoding import make_rows, run
+from .stepcoding import make_rows, run, step_buffers
 from .tables import SCALE, blend4, bump4
 
 VERSION = 1
@@ -207,6 +207,26 @@ def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo
 
 
 @njit(cache=True, nogil=True)
+def _encode_steps(t, active, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c, mid_c, hi_c,
+                  mixw, mix_shift, which, cur, p_lo, p_hi, where, tables):
+    """Steps ``t, t+1, ...`` while ``where`` has room: the encoder's many-step form of
+    ``_freqs`` then ``_advance`` (same tables, same order). Returns (next step, symbols)."""
+    k = 0
+    while t < len(active):
+        n = active[t]
+        if k + n > len(where):
+            break
+        m = _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c, mid_c, hi_c,
+                   mixw, mix_shift, which, cur, p_lo, p_hi, tables[k:])
+        for j in range(m):
+            where[k + j] = starts[which[j]] + t
+        k += m
+        _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo, p_hi, mix_shift)
+        t += 1
+    return t, k
+
+
+@njit(cache=True, nogil=True)
 def _learn_seq(seq, kmid, khigh, bits, lo_c, mid_c, hi_c):
     h = np.uint64(0)
     mask_hi = (np.uint64(1) << np.uint64(2 * khigh)) - np.uint64(1)
@@ -250,6 +270,7 @@ class BaseCtxModel:
         self.tables = (np.zeros((4 ** K_LOW, 4), np.uint16), np.zeros((4 ** params.k_mid, 4), np.uint16),
                        np.zeros((1 << bits, 5), np.uint16))
         self.mixw = np.full(4 * N_CONF, MIX_INIT, dtype=np.int64)
+        self.buffers = step_buffers(0, 4)
 
     def begin_batch(self, starts, pos0, lens, read) -> None:
         b = len(starts)
@@ -261,6 +282,16 @@ class BaseCtxModel:
         self.p_lo = np.zeros((b, 4), dtype=np.int64)
         self.p_hi = np.zeros((b, 4), dtype=np.int64)
         self.out = np.zeros((b, 4), dtype=np.int64)
+        if len(self.buffers[0]) < b:
+            self.buffers = step_buffers(b, 4)
+
+    def encode_steps(self, t: int, active: np.ndarray, flat: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        p = self.p
+        where, tables = self.buffers
+        t, k = _encode_steps(t, active, self.starts, self.pos0, flat, self.ctx, self.filled, p.k_mid,
+                             p.k_high, p.hash_bits, self.betas, *self.tables, self.mixw, p.mix_shift, self.which,
+                             self.cur, self.p_lo, self.p_hi, where, tables)
+        return t, where[:k], tables[:k]
 
     def freqs(self, t: int, n: int):
         p = self.p

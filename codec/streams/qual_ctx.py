@@ -16,7 +16,7 @@ from numba import njit
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..varint import Reader, encode_uvarint
-from .stepcoding import make_rows, run
+from .stepcoding import make_rows, run, step_buffers
 from .tables import SCALE, blend, bump, new_table
 
 VERSION = 1
@@ -84,6 +84,26 @@ def _advance(t, n, starts, flat, q1, q2, chg, cur, lo_c, lo_n, mid_c, mid_n, ful
         q1[i] = sym
 
 
+@njit(cache=True, nogil=True)
+def _encode_steps(t, active, starts, pos0, mate, bases, flat, q1, q2, chg, q2map, chg_lut, pshift, betas,
+                  lo_c, lo_n, mid_c, mid_n, full_c, full_n, cur, where, tables):
+    """Steps ``t, t+1, ...`` while ``where`` has room: the encoder's many-step form of
+    ``_freqs`` then ``_advance`` (same tables, same order). Returns (next step, symbols)."""
+    k = 0
+    while t < len(active):
+        n = active[t]
+        if k + n > len(where):
+            break
+        _freqs(t, n, starts, pos0, mate, bases, q1, q2, chg, q2map, chg_lut, pshift, betas,
+               lo_c, lo_n, mid_c, mid_n, full_c, full_n, cur, tables[k:k + n])
+        for i in range(n):
+            where[k + i] = starts[i] + t
+        k += n
+        _advance(t, n, starts, flat, q1, q2, chg, cur, lo_c, lo_n, mid_c, mid_n, full_c, full_n)
+        t += 1
+    return t, k
+
+
 class QualCtxModel:
     """Batch-step model over quality symbols (see :mod:`codec.streams.stepcoding`).
 
@@ -105,6 +125,7 @@ class QualCtxModel:
         self.lo = new_table(n_q1 * 2, n_symbols)
         self.mid = new_table(n_q1 * n_q2 * 2, n_symbols)
         self.full = new_table(n_q1 * n_q2 * 2 * N_POS * N_CHG * 2, n_symbols)
+        self.buffers = step_buffers(0, n_symbols)
 
     def begin_batch(self, starts, pos0, lens, read) -> None:
         b = len(starts)
@@ -114,6 +135,15 @@ class QualCtxModel:
         self.chg = np.zeros(b, dtype=np.int64)
         self.cur = np.zeros((b, 3), dtype=np.int64)
         self.out = np.zeros((b, self.n_symbols), dtype=np.int64)
+        if len(self.buffers[0]) < b:
+            self.buffers = step_buffers(b, self.n_symbols)
+
+    def encode_steps(self, t: int, active: np.ndarray, flat: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        where, tables = self.buffers
+        t, k = _encode_steps(t, active, self.starts, self.pos0, self.mate, self.bases, flat, self.q1,
+                             self.q2, self.chg, self.q2map, _CHG_BUCKET, self.pos_shift, self.betas,
+                             *self.lo, *self.mid, *self.full, self.cur, where, tables)
+        return t, where[:k], tables[:k]
 
     def freqs(self, t: int, n: int):
         out = self.out[:n]

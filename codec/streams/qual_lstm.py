@@ -229,11 +229,12 @@ def read_payload_head(rd: Reader, k: int, total: int, name: str, modes: tuple[in
     return mode, seg, chunk
 
 
-def read_crc_and_words(rd: Reader, payload: bytes, name: str) -> tuple[int, bytes]:
-    """The crc32 of the decoded symbols and the range-coded words that follow it."""
+def read_crc_and_words(rd: Reader, payload: bytes, name: str, aligned: bool = True) -> tuple[int, bytes]:
+    """The crc32 of the decoded symbols and the range-coded words that follow it
+    (``aligned``: a whole number of 4-byte words; else the caller checks its parts)."""
     (crc,) = rd.unpack("<I")
     words = payload[rd.pos:]
-    if len(words) % 4:
+    if aligned and len(words) % 4:
         raise FormatError(f"{name} coded words are not a multiple of 4 bytes")
     return crc, words
 

@@ -44,6 +44,13 @@ Payload (little-endian)::
     u32     crc32 of the decoded quality symbols (uint8)
     rest    range-coded words, as in mode 1
 
+Version 2 (written when :func:`n_parts` > 1: long-read blocks of at least
+2 * PART_MIN_SYMBOLS symbols) is version 1 with the rows dealt round-robin into
+independent parts (row ``i`` to part ``i % parts``), each with its own context
+model, mixing weights and coder, so a decoder runs them on separate threads. After
+the crc: ``u8 parts`` (2..8), ``parts - 1`` uvarint byte lengths of the first parts'
+words, then every part's words in part order.
+
 In mode 2 the LSTM's previous-quality inputs are ``phred[q]`` (start token: 94),
 its mate input is always 0, and its table is the integer softmax of the logits of
 output columns ``phred[0..K-1]`` only (``IntPredictor.restrict``), total 2**20,
@@ -54,6 +61,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numba as nb
 import numpy as np
@@ -70,6 +80,10 @@ from .qual_lstm import (_check_inputs, _rows, _seg_len, _single_thread, check_en
                         fit_model, read_crc_and_words, read_fitted_model, read_payload_head)
 
 VERSION = 1
+VERSION_PARTS = 2
+MAX_PARTS = 8
+PART_MIN_SYMBOLS = 1 << 19  # a block splits into two parts from twice this many symbols ...
+PART_MIN_MEAN = 500         # ... of long reads (short-read steps are wide, decoding is fast already)
 MODE_EMPTY = 0
 MODE_MIX = 1
 MODE_DEFAULT = 2  # shipped default model (no weights in the payload, no fitting)
@@ -204,9 +218,59 @@ def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: in
     return ctx_bits
 
 
+def _part_runner(ip: IntPredictor, bases: np.ndarray, k: int, chunk: int, ctx_shift: int,
+                 betas: tuple[int, int, int], lr_shift: int, w0: int, quals: np.ndarray,
+                 rows: dict[str, np.ndarray], coder: StepEncoder | StepDecoder, qin: np.ndarray | None = None,
+                 use_mate: bool = True) -> float:
+    return _run(ip, rows, bases, k, chunk, ctx_shift, betas, lr_shift, w0, quals, coder, qin, use_mate)
+
+
 def _fit_work(n: int, level: int) -> float:
     per, lo, hi = WORK[min(max(level, 2), 9)]
     return min(max(per * n, lo), hi, 4.0 * n)
+
+
+def n_parts(lengths: np.ndarray) -> int:
+    """Independent parts a block's rows are dealt into (see the module docstring)."""
+    total = int(np.sum(lengths))
+    return 2 if total >= 2 * PART_MIN_SYMBOLS and total >= PART_MIN_MEAN * len(lengths) else 1
+
+
+def _split_rows(rows: dict[str, np.ndarray], parts: int) -> list[dict[str, np.ndarray]]:
+    """Row ``i`` to part ``i % parts``: every part keeps the longest-first order."""
+    return [{key: np.ascontiguousarray(v[p::parts]) for key, v in rows.items()} for p in range(parts)]
+
+
+def _run_parts(run_part: Callable[[dict[str, np.ndarray], StepEncoder | StepDecoder], float],
+               rows: dict[str, np.ndarray], coders: list) -> float:
+    """``run_part(rows, coder)`` over each part, on one thread per part (parts are independent)."""
+    parts = _split_rows(rows, len(coders)) if len(coders) > 1 else [rows]
+    if len(parts) == 1:
+        return run_part(parts[0], coders[0])
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        return sum(f.result() for f in [pool.submit(run_part, r, c) for r, c in zip(parts, coders)])
+
+
+def _parts_tail(coders: list[StepEncoder]) -> bytes:
+    """After the crc: nothing for one part, else the part count and word lengths, then the words."""
+    words = [c.finish() for c in coders]
+    if len(words) == 1:
+        return words[0]
+    return bytes([len(words)]) + b"".join(encode_uvarint(len(w)) for w in words[:-1]) + b"".join(words)
+
+
+def _read_parts(words: bytes, version: int) -> list[bytes]:
+    if version == VERSION:
+        return [words]
+    rd = Reader(words)
+    parts = rd.u8()
+    if not 2 <= parts <= MAX_PARTS:
+        raise FormatError(f"qual_mix part count {parts} out of range")
+    sizes = [rd.uvarint(len(words)) for _ in range(parts - 1)]
+    out = [rd.take(n) for n in sizes] + [rd.take(rd.remaining())]
+    if any(len(w) % 4 for w in out):
+        raise FormatError("qual_mix part words are not a multiple of 4 bytes")
+    return out
 
 
 def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
@@ -245,6 +309,8 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
     rows = _rows(lengths, mate, seg)
     shift = qual_ctx.pos_shift_for(lengths)
     betas = qual_ctx.BETAS
+    encs = [StepEncoder() for _ in range(n_parts(lengths))]
+    version = VERSION if len(encs) == 1 else VERSION_PARTS
     if default is not None:
         kind, phred = default
         phred = np.asarray(phred, dtype=np.uint8)
@@ -252,26 +318,25 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
             raise ValueError("phred map must give one value 0..93 per symbol")
         ip, digest, qin = _default_parts(kind, phred, k, None)
         with _single_thread():
-            enc = StepEncoder()
-            ctx_bits = _run(ip, rows, bases, k, CHUNK, shift, betas, LR_SHIFT, W0_DEFAULT,
-                            quals.astype(np.int64), enc, qin, False)
-        head = struct.pack("<BB", VERSION, MODE_DEFAULT) + encode_uvarint(k) + encode_uvarint(seg)
+            run_part = partial(_part_runner, ip, bases, k, CHUNK, shift, betas, LR_SHIFT, W0_DEFAULT,
+                               quals.astype(np.int64), qin=qin, use_mate=False)
+            ctx_bits = _run_parts(run_part, rows, encs)
+        head = struct.pack("<BB", version, MODE_DEFAULT) + encode_uvarint(k) + encode_uvarint(seg)
         head += encode_uvarint(CHUNK) + bytes([shift]) + b"".join(encode_uvarint(b) for b in betas)
         head += bytes([LR_SHIFT, W0_DEFAULT, defaults.kind_id(kind)]) + digest + phred.tobytes()
         head += struct.pack("<I", zlib.crc32(quals.tobytes()))
-        return head + enc.finish(), ctx_bits / 8
+        return head + _parts_tail(encs), ctx_bits / 8
     with _single_thread():
         model = fit_model(quals, rows, bases, k, level, work=_fit_work(len(quals), level))
         qm = quantize(model)
         ip = IntPredictor(qm)
-        enc = StepEncoder()
-        q64 = quals.astype(np.int64)
-        ctx_bits = _run(ip, rows, bases, k, CHUNK, shift, betas, LR_SHIFT, W0, q64, enc)
-    head = struct.pack("<BB", VERSION, MODE_MIX) + encode_uvarint(k) + encode_uvarint(seg)
+        run_part = partial(_part_runner, ip, bases, k, CHUNK, shift, betas, LR_SHIFT, W0, quals.astype(np.int64))
+        ctx_bits = _run_parts(run_part, rows, encs)
+    head = struct.pack("<BB", version, MODE_MIX) + encode_uvarint(k) + encode_uvarint(seg)
     head += encode_uvarint(CHUNK) + bytes([shift]) + b"".join(encode_uvarint(b) for b in betas)
     head += bytes([LR_SHIFT, W0])
     head += blob(qm.to_bytes()) + struct.pack("<I", zlib.crc32(quals.tobytes()))
-    return head + enc.finish(), ctx_bits / 8
+    return head + _parts_tail(encs), ctx_bits / 8
 
 
 def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
@@ -281,7 +346,8 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     k = int(n_symbols)
     rd = Reader(payload)
     total = len(bases)
-    head = read_payload_head(rd, k, total, "qual_mix", (MODE_MIX, MODE_DEFAULT), VERSION)
+    version = payload[0] if payload and payload[0] == VERSION_PARTS else VERSION
+    head = read_payload_head(rd, k, total, "qual_mix", (MODE_MIX, MODE_DEFAULT), version)
     if head is None:
         return np.zeros(total, dtype=np.uint8)
     mode, seg, chunk = head
@@ -307,12 +373,14 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
             ip = IntPredictor(qm)
         except ValueError as exc:
             raise FormatError(f"qual_mix model fails its bounds: {exc}") from exc
-    crc, words = read_crc_and_words(rd, payload, "qual_mix")
+    crc, words = read_crc_and_words(rd, payload, "qual_mix", aligned=version == VERSION)
     rows = _rows(lengths, mate, seg)
     quals = np.zeros(total, dtype=np.int64)
+    decoders = [StepDecoder(w) for w in _read_parts(words, version)]
     with _single_thread():
-        _run(ip, rows, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals, StepDecoder(words),
-             qin, use_mate)
+        run_part = partial(_part_runner, ip, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals,
+                           qin=qin, use_mate=use_mate)
+        _run_parts(run_part, rows, decoders)
     if total and (quals.max() >= k or quals.min() < 0):
         raise FormatError("qual_mix decoded symbol outside the alphabet")
     return checked_symbols(quals, crc, "qual_mix")

@@ -19,6 +19,7 @@ from ..entropy.coder import StepDecoder, StepEncoder
 
 FIRST_BATCH_ROWS = 16
 MAX_BATCH_SYMBOLS = 1 << 20
+STEP_BUFFER_CELLS = 1 << 21  # table cells one ``encode_steps`` call may fill (16 MB of int64)
 
 
 @dataclass
@@ -76,8 +77,47 @@ class StepModel(Protocol):
     def end_batch(self) -> None: ...
 
 
+class BatchEncoding(Protocol):
+    """Optional, encoder only: many steps in one compiled call (see :func:`run`)."""
+
+    def encode_steps(self, t: int, active: np.ndarray, flat: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        """Run steps ``t, t+1, ...`` (``active[t]`` rows each) over the known symbols ``flat``
+        while the model's buffer lasts; return the next step, then the flat positions and
+        tables of every coded symbol, in the order the step loop would have coded them."""
+        ...
+
+
+def step_buffers(rows: int, n_symbols: int) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, tables) buffers for ``encode_steps``: room for at least one full step."""
+    cap = max(rows, STEP_BUFFER_CELLS // n_symbols)
+    return np.empty(cap, dtype=np.int64), np.empty((cap, n_symbols), dtype=np.int64)
+
+
 def _batch_order(rows: Rows, lo: int, hi: int) -> np.ndarray:
     return lo + np.argsort(-rows.lens[lo:hi], kind="stable")
+
+
+def _encode_many(model: BatchEncoding, active: np.ndarray, flat: np.ndarray, encoder: StepEncoder) -> None:
+    """The encoder knows every symbol: one compiled call runs many steps and a single coder
+    call codes them all, in the step loop's order (the range coder's output is the same)."""
+    t = 0
+    while t < len(active):
+        t, where, freqs = model.encode_steps(t, active, flat)
+        encoder.encode(flat[where], freqs)
+
+
+def _step_loop(model: StepModel, starts: np.ndarray, active: np.ndarray, flat: np.ndarray,
+               encoder: StepEncoder | None, decoder: StepDecoder | None) -> None:
+    for t in range(len(active)):
+        n = int(active[t])
+        freqs, which = model.freqs(t, n)
+        where = starts[:n] + t if which is None else starts[which] + t
+        if encoder is not None:
+            encoder.encode(flat[where], freqs)
+        else:
+            assert decoder is not None
+            flat[where] = decoder.decode(freqs)
+        model.advance(t, n, flat)
 
 
 def run(model: StepModel, rows: Rows, flat: np.ndarray, encoder: StepEncoder | None,
@@ -88,15 +128,9 @@ def run(model: StepModel, rows: Rows, flat: np.ndarray, encoder: StepEncoder | N
         starts, lens = rows.starts[ids], rows.lens[ids]
         model.begin_batch(starts, rows.pos0[ids], lens, rows.read[ids])
         active = np.searchsorted(-lens, -np.arange(int(lens[0]) if len(lens) else 0), side="left")
-        for t in range(len(active)):
-            n = int(active[t])
-            freqs, which = model.freqs(t, n)
-            where = starts[:n] + t if which is None else starts[which] + t
-            if encoder is not None:
-                encoder.encode(flat[where], freqs)
-            else:
-                assert decoder is not None
-                flat[where] = decoder.decode(freqs)
-            model.advance(t, n, flat)
+        if encoder is not None and hasattr(model, "encode_steps"):
+            _encode_many(model, active, flat, encoder)  # type: ignore[arg-type]
+        else:
+            _step_loop(model, starts, active, flat, encoder, decoder)
         model.end_batch()
     return flat
