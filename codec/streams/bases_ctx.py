@@ -31,7 +31,7 @@ from numba import njit
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..varint import Reader, encode_uvarint
-from .stepcoding import make_rows, run, step_buffers
+from .stepcoding import leading_reads, make_rows, run, step_buffers
 from .tables import SCALE, blend4, bump4
 
 VERSION = 1
@@ -83,9 +83,8 @@ class BaseParams:
 
 
 def _sample(codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n_reads = max(1, int(np.searchsorted(np.cumsum(lengths), SAMPLE_BASES)))
-    sample_lens = lengths[:n_reads]
-    return codes[:int(sample_lens.sum())], sample_lens
+    n_reads, total = leading_reads(lengths, SAMPLE_BASES)
+    return codes[:total], lengths[:n_reads]
 
 
 def choose_params(codes: np.ndarray, lengths: np.ndarray, level: int) -> BaseParams:

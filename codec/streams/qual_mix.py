@@ -63,7 +63,6 @@ import struct
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 
 import numba as nb
 import numpy as np
@@ -218,13 +217,6 @@ def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: in
     return ctx_bits
 
 
-def _part_runner(ip: IntPredictor, bases: np.ndarray, k: int, chunk: int, ctx_shift: int,
-                 betas: tuple[int, int, int], lr_shift: int, w0: int, quals: np.ndarray,
-                 rows: dict[str, np.ndarray], coder: StepEncoder | StepDecoder, qin: np.ndarray | None = None,
-                 use_mate: bool = True) -> float:
-    return _run(ip, rows, bases, k, chunk, ctx_shift, betas, lr_shift, w0, quals, coder, qin, use_mate)
-
-
 def _fit_work(n: int, level: int) -> float:
     per, lo, hi = WORK[min(max(level, 2), 9)]
     return min(max(per * n, lo), hi, 4.0 * n)
@@ -244,9 +236,9 @@ def _split_rows(rows: dict[str, np.ndarray], parts: int) -> list[dict[str, np.nd
 def _run_parts(run_part: Callable[[dict[str, np.ndarray], StepEncoder | StepDecoder], float],
                rows: dict[str, np.ndarray], coders: list) -> float:
     """``run_part(rows, coder)`` over each part, on one thread per part (parts are independent)."""
-    parts = _split_rows(rows, len(coders)) if len(coders) > 1 else [rows]
-    if len(parts) == 1:
-        return run_part(parts[0], coders[0])
+    if len(coders) == 1:
+        return run_part(rows, coders[0])
+    parts = _split_rows(rows, len(coders))
     with ThreadPoolExecutor(max_workers=len(parts)) as pool:
         return sum(f.result() for f in [pool.submit(run_part, r, c) for r, c in zip(parts, coders)])
 
@@ -318,9 +310,9 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
             raise ValueError("phred map must give one value 0..93 per symbol")
         ip, digest, qin = _default_parts(kind, phred, k, None)
         with _single_thread():
-            run_part = partial(_part_runner, ip, bases, k, CHUNK, shift, betas, LR_SHIFT, W0_DEFAULT,
-                               quals.astype(np.int64), qin=qin, use_mate=False)
-            ctx_bits = _run_parts(run_part, rows, encs)
+            q64 = quals.astype(np.int64)
+            ctx_bits = _run_parts(lambda part, enc: _run(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT,
+                                                         W0_DEFAULT, q64, enc, qin, False), rows, encs)
         head = struct.pack("<BB", version, MODE_DEFAULT) + encode_uvarint(k) + encode_uvarint(seg)
         head += encode_uvarint(CHUNK) + bytes([shift]) + b"".join(encode_uvarint(b) for b in betas)
         head += bytes([LR_SHIFT, W0_DEFAULT, defaults.kind_id(kind)]) + digest + phred.tobytes()
@@ -330,8 +322,9 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         model = fit_model(quals, rows, bases, k, level, work=_fit_work(len(quals), level))
         qm = quantize(model)
         ip = IntPredictor(qm)
-        run_part = partial(_part_runner, ip, bases, k, CHUNK, shift, betas, LR_SHIFT, W0, quals.astype(np.int64))
-        ctx_bits = _run_parts(run_part, rows, encs)
+        q64 = quals.astype(np.int64)
+        ctx_bits = _run_parts(lambda part, enc: _run(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT, W0,
+                                                     q64, enc), rows, encs)
     head = struct.pack("<BB", version, MODE_MIX) + encode_uvarint(k) + encode_uvarint(seg)
     head += encode_uvarint(CHUNK) + bytes([shift]) + b"".join(encode_uvarint(b) for b in betas)
     head += bytes([LR_SHIFT, W0])
@@ -378,9 +371,8 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     quals = np.zeros(total, dtype=np.int64)
     decoders = [StepDecoder(w) for w in _read_parts(words, version)]
     with _single_thread():
-        run_part = partial(_part_runner, ip, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals,
-                           qin=qin, use_mate=use_mate)
-        _run_parts(run_part, rows, decoders)
+        _run_parts(lambda part, dec: _run(ip, part, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals,
+                                          dec, qin, use_mate), rows, decoders)
     if total and (quals.max() >= k or quals.min() < 0):
         raise FormatError("qual_mix decoded symbol outside the alphabet")
     return checked_symbols(quals, crc, "qual_mix")

@@ -39,6 +39,7 @@ from ..errors import FormatError
 from ..varint import Reader, blob
 from . import qual_ctx, qual_lstm, qual_mix
 from .ids import CodecId
+from .stepcoding import leading_reads
 
 Decoder = Callable[..., np.ndarray]
 MIX_MIN_LEVEL = 7
@@ -56,8 +57,7 @@ def _decoders() -> dict[CodecId, Decoder]:
 def _lstm_pays(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray, k: int,
                level: int, default: tuple[str, np.ndarray]) -> bool:
     """Whether the default LSTM saves at least GATE_MIN_GAIN on the block's first reads."""
-    n_reads = max(1, int(np.searchsorted(np.cumsum(lengths), GATE_SAMPLE)))
-    total = int(lengths[:n_reads].sum())
+    n_reads, total = leading_reads(lengths, GATE_SAMPLE)
     mixed, ctx_estimate = qual_mix.encode_with_estimate(symbols[:total], lengths[:n_reads], bases[:total],
                                                         mate[:n_reads], k, level, default=default)
     return ctx_estimate >= (1 + GATE_MIN_GAIN) * len(mixed)

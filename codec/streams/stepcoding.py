@@ -87,6 +87,13 @@ class BatchEncoding(Protocol):
         ...
 
 
+def leading_reads(lengths: np.ndarray, n_symbols: int) -> tuple[int, int]:
+    """(reads, symbols) of a block's first reads up to about ``n_symbols`` (at least one read):
+    the sample an encoder codes to choose its model."""
+    n_reads = max(1, int(np.searchsorted(np.cumsum(lengths), n_symbols)))
+    return n_reads, int(np.sum(lengths[:n_reads]))
+
+
 def step_buffers(rows: int, n_symbols: int) -> tuple[np.ndarray, np.ndarray]:
     """(positions, tables) buffers for ``encode_steps``: room for at least one full step."""
     cap = max(rows, STEP_BUFFER_CELLS // n_symbols)
