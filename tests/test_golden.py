@@ -1,7 +1,9 @@
-"""Golden archives: files written by format 1.x must keep decoding to the same bytes.
+"""Golden archives: files written by every earlier format (``golden/v1`` = 1.x,
+``golden/v2`` = 2.x, ...) must keep decoding to the same bytes.
 
-Regenerate on purpose only (``REGENERATE_GOLDEN=1 pytest tests/test_golden.py``) and
-only together with a changelog entry in ``codec/FORMAT.md``.
+``REGENERATE_GOLDEN=1 pytest tests/test_golden.py`` writes the current major's
+directory; do it on purpose only, once per major, together with a changelog entry
+in ``codec/FORMAT.md`` (older directories are never rewritten).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from codec import CodecConfig, compress, decompress
+from codec import FORMAT_MAJOR, CodecConfig, compress, decompress
 
-GOLDEN = Path(__file__).parent / "golden" / "v1"
+GOLDEN_ROOT = Path(__file__).parent / "golden"
 SOURCES = ["simple.fastq", "crlf_no_final_newline.fastq", "plus_repeats.fastq", "n_rich.fastq",
            "lowercase.fastq", "var_length.fastq", "mixed_eol.fastq", "all_quals.fastq"]
 
@@ -27,30 +29,37 @@ def _sha(data: bytes) -> str:
 def _regenerate() -> None:
     from .conftest import DATA
 
+    target_dir = GOLDEN_ROOT / f"v{FORMAT_MAJOR}"
+    target_dir.mkdir(exist_ok=True)
     manifest = {}
     for name in SOURCES:
         data = (DATA / name).read_bytes()
         for level in (1, 5):
             archive = compress(data, CodecConfig(level=level))
-            target = GOLDEN / f"{name}.L{level}.seqlm"
+            target = target_dir / f"{name}.L{level}.seqlm"
             target.write_bytes(archive)
             manifest[target.name] = {"source": name, "fastq_sha256": _sha(data), "archive_sha256": _sha(archive)}
-    (GOLDEN / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    (target_dir / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
 if os.environ.get("REGENERATE_GOLDEN") == "1":
     _regenerate()
 
-MANIFEST = json.loads((GOLDEN / "MANIFEST.json").read_text()) if (GOLDEN / "MANIFEST.json").exists() else {}
+MANIFESTS = {d.name: json.loads((d / "MANIFEST.json").read_text())
+             for d in sorted(GOLDEN_ROOT.glob("v*")) if (d / "MANIFEST.json").exists()}
+CASES = [f"{version}/{name}" for version, manifest in MANIFESTS.items() for name in sorted(manifest)]
 
 
 def test_golden_cases_exist():
-    assert len(MANIFEST) >= 10, "no golden archives: the golden test would prove nothing"
+    assert "v1" in MANIFESTS, "the 1.x golden archives are missing"
+    for version, manifest in MANIFESTS.items():
+        assert len(manifest) >= 10, f"too few golden archives in {version}: the test would prove little"
 
 
-@pytest.mark.parametrize("name", sorted(MANIFEST), ids=str)
-def test_golden_archive_decodes(name):
-    entry = MANIFEST[name]
-    archive = (GOLDEN / name).read_bytes()
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_golden_archive_decodes(case):
+    version, name = case.split("/")
+    entry = MANIFESTS[version][name]
+    archive = (GOLDEN_ROOT / version / name).read_bytes()
     assert _sha(archive) == entry["archive_sha256"], "golden archive changed on disk"
     assert _sha(decompress(archive)) == entry["fastq_sha256"]
