@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -192,19 +194,61 @@ def test_new_table_shapes():
     assert counts.dtype == np.uint16 and counts.shape == (10, 4) and totals.shape == (10,)
 
 
+def _base_payload(codes, lens, params, version=bases_ctx.VERSION):
+    """A BASE_CTX payload with the given parameters (a version-1 one has no tolerance byte)."""
+    head = params.to_bytes() if version >= 2 else params.to_bytes()[:7]
+    return (bytes([version]) + head + bytes([bases_ctx.SEGMENT & 0x7F | 0x80, bases_ctx.SEGMENT >> 7])
+            + bases_ctx._encode_words(codes, lens, params))
+
+
+def _noisy_coverage(n_reads=600, length=150, error=0.03, genome_len=5000):
+    """Reads of one genome with substitution errors (the case the tolerant context is for)."""
+    genome = RNG.integers(0, 4, genome_len).astype(np.uint8)
+    reads = []
+    for s in RNG.integers(0, genome_len - length, n_reads):
+        r = genome[s:s + length].copy()
+        hit = RNG.random(length) < error
+        r[hit] = (r[hit] + RNG.integers(1, 4, int(hit.sum()))) % 4
+        reads.append(r)
+    return np.concatenate(reads), np.full(n_reads, length, dtype=np.int64)
+
+
+@pytest.mark.parametrize("tolerance", [0, 10])
 @pytest.mark.parametrize("mix_shift", [0, bases_ctx.MIX_SHIFT])
 @pytest.mark.parametrize("k_mid, k_high", [(11, 20), (12, 24)])
-def test_kmer_memory_every_variant_round_trips_deterministically(mix_shift, k_mid, k_high):
-    genome = RNG.integers(0, 4, 5000).astype(np.uint8)
-    reads = [genome[s:s + 150] for s in RNG.integers(0, 4850, 300)]
-    codes = np.concatenate(reads)
+def test_kmer_memory_every_variant_round_trips_deterministically(tolerance, mix_shift, k_mid, k_high):
+    codes, lens = _noisy_coverage(300)
     codes[RNG.integers(0, len(codes), 30)] = 4
-    lens = np.full(len(reads), 150, dtype=np.int64)
-    params = bases_ctx.BaseParams(k_mid, k_high, 18, (16, 32, 32), mix_shift)
-    payload = (bytes([bases_ctx.VERSION]) + params.to_bytes() + bytes([bases_ctx.SEGMENT & 0x7F | 0x80,
-                                                                        bases_ctx.SEGMENT >> 7])
-               + bases_ctx._encode_words(codes, lens, params))
-    again = bases_ctx._encode_words(codes, lens, params)
-    assert payload.endswith(again)
+    params = bases_ctx.BaseParams(k_mid, k_high, 18, (16, 32, 32), mix_shift, tolerance)
+    payload = _base_payload(codes, lens, params)
+    assert payload.endswith(bases_ctx._encode_words(codes, lens, params))
     out = bases_ctx.decode_bases(payload, lens, np.zeros(len(lens), np.uint8), codes == 4)
     assert np.array_equal(out, codes)
+
+
+def test_version_1_base_payload_still_decodes():
+    """Format 2.0 archives carry BASE_CTX version 1 (no tolerance byte, no tolerant context)."""
+    codes, lens = _noisy_coverage(200)
+    params = bases_ctx.BaseParams(11, 20, 18, (16, 16, 16), 0, 0)
+    payload = _base_payload(codes, lens, params, version=1)
+    assert np.array_equal(bases_ctx.decode_bases(payload, lens, np.zeros(len(lens), np.uint8), codes == 4), codes)
+    with pytest.raises(FormatError):   # a tolerance byte past k_high is refused
+        bases_ctx.decode_bases(_base_payload(codes, lens, dataclasses.replace(params, tolerance=21)), lens,
+                               np.zeros(len(lens), np.uint8), codes == 4)
+
+
+def test_tolerant_context_pays_on_substitution_errors_and_costs_little_without():
+    """Deep coverage with 3 % substitutions: the tolerant history bridges each error, so the
+    stream is clearly smaller; on error-free reads the mixer keeps the loss negligible."""
+    noisy, lens = _noisy_coverage(1500)
+    clean, clean_lens = _noisy_coverage(1500, error=0.0)
+    for codes, ls, most in ((noisy, lens, 0.9), (clean, clean_lens, 1.01)):
+        plain = bases_ctx.BaseParams(11, 20, 18, (16, 16, 16), 0, 0)
+        tolerant = dataclasses.replace(plain, tolerance=10)
+        sizes = [len(bases_ctx._encode_words(codes, ls, p)) for p in (plain, tolerant)]
+        assert sizes[1] < most * sizes[0], sizes
+
+
+def test_tolerance_is_off_at_level_1_only():
+    assert bases_ctx.tolerance_for(1, 20) == 0
+    assert bases_ctx.tolerance_for(2, 20) == bases_ctx.tolerance_for(9, 20) == 10

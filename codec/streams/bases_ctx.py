@@ -12,13 +12,26 @@ Below ``k_high`` bases into a read, the hashed table is keyed by the read's
 whole prefix and its length instead, so reads that start alike (index and
 barcode reads, amplicons that start at a primer) are predicted from the start.
 
+A sequencing error breaks every context that spans it: for ``k_high`` bases
+after it the hashed order is unseen and the chain falls back to order 11, then
+4. A *substitution-tolerant* context (GeCo's STCM) keeps going instead: each
+row also keeps a history in which every base the high order predicted with
+its top count is replaced by that prediction, so after a substitution it still
+names the genome's k-mer. Its counts (the same hashed table, never updated
+through it) are blended on top of the chain, and that table is mixed with the
+plain chain by Q16 weights learned online per (orders seen, recent mismatches,
+agreement) context, so where the tolerant guess is wrong (indels, edited
+amplicons) it fades out. When more than ``tolerance`` of the last ``k_high``
+bases missed the prediction the tolerant history restarts from the real one.
+
 When the high orders mislead (noisy long reads) the final table is a linear
 mix of the full chain and its order-4 stage, with integer Q16 weights learned
 online per (available orders, confidence) context; the encoder turns mixing on
 only if it helps on a sample.
 
-Payload: ``u8 version, u8 k_mid, u8 k_high, u8 hash_bits, u8 beta x3, u8 mix_shift,
-uvarint segment`` then the range-coded words.
+Payload: ``u8 version (2), u8 k_mid, u8 k_high, u8 hash_bits, u8 beta x3, u8 mix_shift,
+u8 tolerance, uvarint segment`` then the range-coded words. Version 1 (format 2.0
+and older) has no tolerance byte and no tolerant context.
 """
 
 from __future__ import annotations
@@ -34,7 +47,8 @@ from ..varint import Reader, encode_uvarint
 from .stepcoding import leading_reads, make_rows, run, step_buffers
 from .tables import SCALE, blend4, bump4
 
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)   # payload versions this decoder reads (1: no tolerant context)
 K_LOW = 4
 SEGMENT = 4096
 HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
@@ -53,11 +67,20 @@ MIX_ONE = 1 << 16      # mixing weights are Q16
 N_CONF = 8             # confidence buckets of the high-order prediction
 MIX_SHIFT = 4          # learning rate of the mixing weights (2^-4); 0 = no mixing
 MIX_INIT = 1 << 16
+TOL_CONTEXTS = 4 * 8 * 2   # tolerant mixer contexts: orders seen x recent misses (0..7) x agreement
+TOL_SHIFT = 4              # learning rate of the tolerant mixing weights (2^-4)
+TOL_INIT = 1 << 15         # initial weight of the tolerant table (1/2)
 
 
 def hash_bits_for(level: int) -> int:
     """Size of the hashed order-k table: 2^22 slots (~40 MB) up to level 6, 2^24 above."""
     return 22 if level <= 6 else 24
+
+
+def tolerance_for(level: int, k_high: int) -> int:
+    """Mismatches in the last ``k_high`` bases after which the tolerant history restarts:
+    half the window (more misses than hits means it has lost the genome); 0 (off) at level 1."""
+    return 0 if level <= 1 else k_high // 2
 
 
 @dataclass(frozen=True)
@@ -69,17 +92,19 @@ class BaseParams:
     hash_bits: int
     betas: tuple[int, int, int]
     mix_shift: int  # 0 = no mixing with the order-4 prediction
+    tolerance: int = 0  # 0 = no substitution-tolerant context
 
     def to_bytes(self) -> bytes:
-        return bytes([self.k_mid, self.k_high, self.hash_bits, *self.betas, self.mix_shift])
+        return bytes([self.k_mid, self.k_high, self.hash_bits, *self.betas, self.mix_shift, self.tolerance])
 
     @classmethod
-    def read(cls, r: Reader) -> BaseParams:
+    def read(cls, r: Reader, version: int = VERSION) -> BaseParams:
         k_mid, k_high, bits, b0, b1, b2, mix = r.take(7)
+        tolerance = r.u8() if version >= 2 else 0
         if not (K_LOW <= k_mid <= 13 and 1 <= k_high <= 32 and 8 <= bits <= 28) or 0 in (b0, b1, b2) \
-                or mix > 16:
+                or mix > 16 or tolerance > k_high:
             raise FormatError("bad base-context parameters")
-        return cls(k_mid, k_high, bits, (b0, b1, b2), mix)
+        return cls(k_mid, k_high, bits, (b0, b1, b2), mix, tolerance)
 
 
 def _sample(codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +119,8 @@ def choose_params(codes: np.ndarray, lengths: np.ndarray, level: int) -> BasePar
     skips the trial and takes the first preset without mixing.
     """
     bits = hash_bits_for(level)
-    candidates = [BaseParams(k_mid, k_high, bits, betas, 0) for k_mid, k_high, betas in PRESETS]
+    candidates = [BaseParams(k_mid, k_high, bits, betas, 0, tolerance_for(level, k_high))
+                  for k_mid, k_high, betas in PRESETS]
     if level <= 1 or len(lengths) == 0:
         return candidates[0]
     sample, sample_lens = _sample(codes, lengths)
@@ -126,9 +152,44 @@ def _claim(hi, slot, tag):
             hi[slot, s] = 0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _top(counts, slot):
+    """The symbol with the highest count in a hashed slot (the lowest code on ties)."""
+    best = 0
+    for s in range(1, 4):
+        if counts[slot, s] > counts[slot, best]:
+            best = s
+    return best
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tolerant_stage(i, state, h, tctx, misses, khigh, bits, beta, hi_c, tolw, p_two, cur, a, b):
+    """Blend the tolerant context's counts on top of the chain ``a`` and mix the two
+    tables (in place into ``a``). Sets ``cur[i, 5]`` (the symbol the tolerant history
+    appends if the base matches nothing better) and ``cur[i, 6]`` (mixer context, -1 = none)."""
+    reg_top = cur[i, 5]
+    mask = (np.uint64(1) << np.uint64(2 * khigh)) - np.uint64(1)
+    tkey = tctx[i] & mask
+    if tkey == (h & mask):
+        return
+    slot, tag = _hash(tkey, bits)
+    if hi_c[slot, 4] != tag:
+        return
+    cur[i, 5] = _top(hi_c, slot)
+    blend4(hi_c, slot, beta, a, b)
+    agree = 1 if cur[i, 5] == reg_top else 0
+    mc = ((state * 8) + min(misses[i, 1], 7)) * 2 + agree
+    cur[i, 6] = mc
+    w = tolw[mc]
+    for s in range(4):
+        p_two[i, 0, s] = a[s]
+        p_two[i, 1, s] = b[s]
+        a[s] = ((w * b[s] + (MIX_ONE - w) * a[s]) >> 16) + 1
+
+
 @njit(cache=True, nogil=True)
-def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas,
-           lo_c, mid_c, hi_c, mixw, mix_shift, which, cur, p_lo, p_hi, out):
+def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c, mid_c, hi_c, mixw, mix_shift,
+           which, cur, p_lo, p_hi, out, tolerance, tctx, misses, tolw, p_two):
     prior = np.full(4, SCALE // 4, dtype=np.int64)
     a = np.empty(4, dtype=np.int64)
     b = np.empty(4, dtype=np.int64)
@@ -140,7 +201,8 @@ def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas,
         f = filled[i]
         for s in range(4):
             a[s] = prior[s]
-        cur[i, 0] = cur[i, 1] = cur[i, 2] = cur[i, 3] = -1
+        for c in range(7):
+            cur[i, c] = -1
         state = 0
         if f >= K_LOW:
             cur[i, 0] = np.int64(h & np.uint64((1 << (2 * K_LOW)) - 1))
@@ -167,6 +229,12 @@ def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas,
                 for s in range(4):
                     a[s] = b[s]
                 state = 3
+                if f >= khigh:
+                    cur[i, 5] = _top(hi_c, slot)
+        if tolerance and f >= khigh:
+            _tolerant_stage(i, state, h, tctx, misses, khigh, bits, betas[2], hi_c, tolw, p_two, cur, a, b)
+            if cur[i, 6] >= 0:
+                state = 3
         top = 0
         for s in range(4):
             p_hi[i, s] = a[s]
@@ -181,19 +249,48 @@ def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas,
     return m
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _learn_weight(weights, mc, p1, p0, sym, shift):
+    """One integer gradient step on the code length of ``w*p1 + (1-w)*p0`` (Q16 weight of ``p1``)."""
+    w = weights[mc]
+    pm = (w * p1[sym] + (MIX_ONE - w) * p0[sym]) >> 16
+    w += (((p1[sym] - p0[sym]) << 16) // (pm + 1)) >> shift
+    weights[mc] = min(MIX_ONE, max(0, w))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tolerant_advance(i, sym, known, ctx, cur, tctx, misses, khigh, tolerance):
+    """Append to row ``i``'s tolerant history the predicted base (or ``sym`` when there was
+    none), count a miss when they differ, and restart from the real history ``ctx`` after
+    more than ``tolerance`` misses in the last ``khigh`` bases."""
+    pred = sym
+    if known and cur[i, 5] >= 0:
+        pred = cur[i, 5]
+    miss = 1 if pred != sym else 0
+    leaving = (misses[i, 0] >> (khigh - 1)) & 1
+    misses[i, 0] = ((misses[i, 0] << 1) | miss) & ((1 << khigh) - 1)
+    misses[i, 1] += miss - leaving
+    if misses[i, 1] > tolerance:
+        tctx[i] = ctx[i]
+        misses[i, 0] = 0
+        misses[i, 1] = 0
+    else:
+        tctx[i] = (tctx[i] << np.uint64(2)) | np.uint64(pred)
+
+
 @njit(cache=True, nogil=True)
-def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo, p_hi, mix_shift):
+def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo, p_hi, mix_shift,
+             khigh, tolerance, tctx, misses, tolw, p_two):
     for i in range(n):
         sym = flat[starts[i] + t]
-        if sym > 3:
+        known = sym <= 3
+        if not known:
             sym = 0
         else:
             if mix_shift:
-                mc = cur[i, 4]
-                w = mixw[mc]
-                pm = (w * p_hi[i, sym] + (MIX_ONE - w) * p_lo[i, sym]) >> 16
-                w += (((p_hi[i, sym] - p_lo[i, sym]) << 16) // (pm + 1)) >> mix_shift
-                mixw[mc] = min(MIX_ONE, max(0, w))
+                _learn_weight(mixw, cur[i, 4], p_hi[i], p_lo[i], sym, mix_shift)
+            if tolerance and cur[i, 6] >= 0:
+                _learn_weight(tolw, cur[i, 6], p_two[i, 1], p_two[i, 0], sym, TOL_SHIFT)
             if cur[i, 0] >= 0:
                 bump4(lo_c, cur[i, 0], sym)
             if cur[i, 1] >= 0:
@@ -202,12 +299,14 @@ def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo
                 _claim(hi_c, cur[i, 2], cur[i, 3])
                 bump4(hi_c, cur[i, 2], sym)
         ctx[i] = (ctx[i] << np.uint64(2)) | np.uint64(sym)
+        if tolerance:
+            _tolerant_advance(i, sym, known, ctx, cur, tctx, misses, khigh, tolerance)
         filled[i] += 1
 
 
 @njit(cache=True, nogil=True)
 def _encode_steps(t, active, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c, mid_c, hi_c,
-                  mixw, mix_shift, which, cur, p_lo, p_hi, where, tables):
+                  mixw, mix_shift, which, cur, p_lo, p_hi, tolerance, tctx, misses, tolw, p_two, where, tables):
     """Steps ``t, t+1, ...`` while ``where`` has room: the encoder's many-step form of
     ``_freqs`` then ``_advance`` (same tables, same order). Returns (next step, symbols)."""
     k = 0
@@ -216,11 +315,12 @@ def _encode_steps(t, active, starts, pos0, flat, ctx, filled, kmid, khigh, bits,
         if k + n > len(where):
             break
         m = _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c, mid_c, hi_c,
-                   mixw, mix_shift, which, cur, p_lo, p_hi, tables[k:])
+                   mixw, mix_shift, which, cur, p_lo, p_hi, tables[k:], tolerance, tctx, misses, tolw, p_two)
         for j in range(m):
             where[k + j] = starts[which[j]] + t
         k += m
-        _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo, p_hi, mix_shift)
+        _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo, p_hi, mix_shift,
+                 khigh, tolerance, tctx, misses, tolw, p_two)
         t += 1
     return t, k
 
@@ -269,6 +369,7 @@ class BaseCtxModel:
         self.tables = (np.zeros((4 ** K_LOW, 4), np.uint16), np.zeros((4 ** params.k_mid, 4), np.uint16),
                        np.zeros((1 << bits, 5), np.uint16))
         self.mixw = np.full(4 * N_CONF, MIX_INIT, dtype=np.int64)
+        self.tolw = np.full(TOL_CONTEXTS, TOL_INIT, dtype=np.int64)
         self.buffers = step_buffers(0, 4)
 
     def begin_batch(self, starts, pos0, lens, read) -> None:
@@ -277,31 +378,38 @@ class BaseCtxModel:
         self.ctx = np.zeros(b, dtype=np.uint64)
         self.filled = np.zeros(b, dtype=np.int64)
         self.which = np.zeros(b, dtype=np.int64)
-        self.cur = np.zeros((b, 5), dtype=np.int64)
+        self.cur = np.zeros((b, 7), dtype=np.int64)
         self.p_lo = np.zeros((b, 4), dtype=np.int64)
         self.p_hi = np.zeros((b, 4), dtype=np.int64)
         self.out = np.zeros((b, 4), dtype=np.int64)
+        self.tctx = np.zeros(b, dtype=np.uint64)       # tolerant history
+        self.misses = np.zeros((b, 2), dtype=np.int64)  # its miss bits over the last k_high bases, their count
+        self.p_two = np.zeros((b, 2, 4), dtype=np.int64)  # plain and tolerant tables, for the mixer
         if len(self.buffers[0]) < b:
             self.buffers = step_buffers(b, 4)
 
-    def encode_steps(self, t: int, active: np.ndarray, flat: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    def _state(self) -> tuple:
+        """The per-batch arguments every kernel takes, in kernel order."""
         p = self.p
+        return (self.ctx, self.filled, p.k_mid, p.k_high, p.hash_bits, self.betas, *self.tables, self.mixw,
+                p.mix_shift, self.which, self.cur, self.p_lo, self.p_hi)
+
+    def _tolerant(self) -> tuple:
+        return self.p.tolerance, self.tctx, self.misses, self.tolw, self.p_two
+
+    def encode_steps(self, t: int, active: np.ndarray, flat: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
         where, tables = self.buffers
-        t, k = _encode_steps(t, active, self.starts, self.pos0, flat, self.ctx, self.filled, p.k_mid,
-                             p.k_high, p.hash_bits, self.betas, *self.tables, self.mixw, p.mix_shift, self.which,
-                             self.cur, self.p_lo, self.p_hi, where, tables)
+        t, k = _encode_steps(t, active, self.starts, self.pos0, flat, *self._state(), *self._tolerant(),
+                             where, tables)
         return t, where[:k], tables[:k]
 
     def freqs(self, t: int, n: int):
-        p = self.p
-        m = _freqs(t, n, self.starts, self.pos0, self.flat, self.ctx, self.filled, p.k_mid, p.k_high, p.hash_bits,
-                   self.betas, *self.tables, self.mixw, p.mix_shift, self.which, self.cur, self.p_lo,
-                   self.p_hi, self.out)
+        m = _freqs(t, n, self.starts, self.pos0, self.flat, *self._state(), self.out, *self._tolerant())
         return self.out[:m], self.which[:m]
 
     def advance(self, t: int, n: int, flat: np.ndarray) -> None:
         _advance(t, n, self.starts, flat, self.ctx, self.filled, self.cur, *self.tables, self.mixw,
-                 self.p_lo, self.p_hi, self.p.mix_shift)
+                 self.p_lo, self.p_hi, self.p.mix_shift, self.p.k_high, *self._tolerant())
 
     def end_batch(self) -> None:
         _learn_rc(self.starts, self.lens, self.flat, self.p.k_mid, self.p.k_high, self.p.hash_bits,
@@ -325,9 +433,9 @@ def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptio
     """Inverse of :func:`encode_bases`; ``exceptions`` is a bool mask of non-ACGT positions."""
     r = Reader(payload)
     version = r.u8()
-    if version != VERSION:
+    if version not in VERSIONS:
         raise FormatError(f"unknown base-context payload version {version}")
-    params = BaseParams.read(r)
+    params = BaseParams.read(r, version)
     segment = r.uvarint(limit=1 << 30)
     if segment == 0:
         raise FormatError("bad base-context segment length")
