@@ -116,7 +116,9 @@ def choose_params(codes: np.ndarray, lengths: np.ndarray, level: int) -> BasePar
     """The preset (then mixing on or off) that codes a sample of the block best.
 
     The sample is the block's first reads (up to SAMPLE_BASES bases); level 1
-    skips the trial and takes the first preset without mixing.
+    skips the trial and takes the first preset without mixing. The tolerant context
+    is not put to the trial: it pays once coverage has built up, which a sample of the
+    first reads rarely shows, and its mixer keeps it harmless where it misleads.
     """
     bits = hash_bits_for(level)
     candidates = [BaseParams(k_mid, k_high, bits, betas, 0, tolerance_for(level, k_high))
