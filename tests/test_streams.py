@@ -15,6 +15,7 @@ from codec.streams.general import pack_best, unpack
 from codec.streams.ids import CodecId
 from codec.streams.stepcoding import batch_bounds, make_rows
 from codec.streams.tables import SCALE, blend, new_table
+from codec.varint import encode_uvarint
 
 from .conftest import DATA
 
@@ -197,8 +198,7 @@ def test_new_table_shapes():
 def _base_payload(codes, lens, params, version=bases_ctx.VERSION):
     """A BASE_CTX payload with the given parameters (a version-1 one has no tolerance byte)."""
     head = params.to_bytes() if version >= 2 else params.to_bytes()[:7]
-    return (bytes([version]) + head + bytes([bases_ctx.SEGMENT & 0x7F | 0x80, bases_ctx.SEGMENT >> 7])
-            + bases_ctx._encode_words(codes, lens, params))
+    return bytes([version]) + head + encode_uvarint(bases_ctx.SEGMENT) + bases_ctx._encode_words(codes, lens, params)
 
 
 def _noisy_coverage(n_reads=600, length=150, error=0.03, genome_len=5000):

@@ -231,7 +231,7 @@ def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c
                 for s in range(4):
                     a[s] = b[s]
                 state = 3
-                if f >= khigh:
+                if tolerance and f >= khigh:   # only the tolerant history reads it
                     cur[i, 5] = _top(hi_c, slot)
         if tolerance and f >= khigh:
             _tolerant_stage(i, state, h, tctx, misses, khigh, bits, betas[2], hi_c, tolw, p_two, cur, a, b)
