@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 import click
 
@@ -266,6 +266,20 @@ def run(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _exit_now(code: int) -> NoReturn:
+    """Flush the standard streams and leave without the interpreter's teardown.
+
+    Tearing down numba's compiled code and the rest takes about 0.3 s at exit, a
+    fifth of a whole run on a 2 MB file. By now every output file is complete:
+    written to a temporary name, closed and renamed (or removed after an error)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # reader gone, or closed above
+            code = code or 141
+    os._exit(code)
+
+
 def entry() -> None:
     """Console-script entry point: exit codes 0 / 1 data / 2 usage / 130 interrupt."""
     try:
@@ -273,7 +287,7 @@ def entry() -> None:
     except KeyboardInterrupt:
         click.echo("seqlm: interrupted", err=True)
         code = 130
-    sys.exit(code)
+    _exit_now(code)
 
 
 def _register_heads() -> None:
