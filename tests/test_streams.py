@@ -117,11 +117,6 @@ def test_lzma_is_tried_in_full_on_accurate_long_reads_and_never_on_noisy_ones(mo
     calls.clear()
     short = bases.encode_bases(codes, np.full(600, 100, np.int64), np.zeros(600, np.uint8), 5, errors=0.1)
     assert short[1] == CodecId.BASE_CTX and calls == [False]   # short reads: the sampled check
-    calls.clear()
-    unique = rng.integers(0, 4, len(codes)).astype(np.uint8)   # no repeats: the model's second half stays ~2 bits
-    assert bases.encode_bases(unique, lens, mate, 5, errors=0.001)[1] == CodecId.BASE_CTX and calls == []
-    _, tail_bits = bases_ctx.encode_bases_measured(unique, lens, mate, 5)
-    assert tail_bits > bases.LZMA_HOPELESS_BITS
 
 
 def test_long_read_qualities_keep_the_lstm_only_where_it_pays():
@@ -257,16 +252,3 @@ def test_tolerant_context_pays_on_substitution_errors_and_costs_little_without()
 def test_tolerance_is_off_at_level_1_only():
     assert bases_ctx.tolerance_for(1, 20) == 0
     assert bases_ctx.tolerance_for(2, 20) == bases_ctx.tolerance_for(9, 20) == 10
-
-
-def test_tail_cost_encoder_writes_the_same_words_and_sums_the_tail_code_length():
-    from codec.entropy.coder import StepEncoder, TailCostEncoder
-    freqs = RNG.integers(1, 100, size=(50, 4)).astype(np.int64)
-    symbols = RNG.integers(0, 4, size=50)
-    plain, costing = StepEncoder(), TailCostEncoder(skip=30)
-    for lo in range(0, 50, 20):     # 30 falls inside the second call
-        plain.encode(symbols[lo:lo + 20], freqs[lo:lo + 20])
-        costing.encode(symbols[lo:lo + 20], freqs[lo:lo + 20])
-    assert plain.finish() == costing.finish()
-    want = -sum(np.log2(freqs[i, symbols[i]] / freqs[i].sum()) for i in range(30, 50))
-    assert costing.tail_symbols == 20 and costing.tail_bits == pytest.approx(want)

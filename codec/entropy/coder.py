@@ -45,28 +45,6 @@ class StepEncoder:
         return np.asarray(words, dtype="<u4").tobytes()
 
 
-class TailCostEncoder(StepEncoder):
-    """A :class:`StepEncoder` that also sums the ideal code length (bits) of every symbol
-    coded after the first ``skip``: what a model costs once it has learned from the rest."""
-
-    def __init__(self, skip: int) -> None:
-        super().__init__()
-        self._skip = skip
-        self.seen = 0
-        self.tail_symbols = 0
-        self.tail_bits = 0.0
-
-    def encode(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
-        super().encode(symbols, freqs)
-        start = max(0, min(len(symbols), self._skip - self.seen))
-        self.seen += len(symbols)
-        if start < len(symbols):
-            table = _as_table(freqs)[start:]
-            picked = table[np.arange(len(table)), np.asarray(symbols[start:], dtype=np.int64)]
-            self.tail_bits -= float(np.log2(picked / table.sum(axis=1)).sum())
-            self.tail_symbols += len(table)
-
-
 class StepDecoder:
     """Decodes what :class:`StepEncoder` wrote, given the same tables in order."""
 

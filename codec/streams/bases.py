@@ -19,7 +19,6 @@ from .ids import CodecId
 
 LONG_READ_MEAN = 500  # mean read length from which lzma is always tried in full (HiFi repeats) ...
 NOISY_ERROR_RATE = 0.01  # ... unless the qualities promise more errors than this: then never (level < 7)
-LZMA_HOPELESS_BITS = 1.6  # ... or the context model already needs this many bits per base (level < 7)
 
 
 def error_rate(qual: np.ndarray) -> float:
@@ -29,35 +28,22 @@ def error_rate(qual: np.ndarray) -> float:
     return float((counts * 10.0 ** (-np.arange(len(counts)) / 10.0)).sum() / total) if total else 1.0
 
 
-def _hopeless(tail_bits: float) -> bool:
-    """Whether the context model found so little repetition that lzma cannot gain much.
-
-    lzma's literals cost about 2 bits per base; it wins only through long exact
-    repeats, which the model's hashed order-20 context also finds (less sharply).
-    Where the model still spends LZMA_HOPELESS_BITS per base on the block's second
-    half, after learning from the first, repeats are rare: on 1x E. coli HiFi the
-    model codes 1.707 bits/base and lzma 1.704, after 3x the model's time."""
-    return tail_bits >= LZMA_HOPELESS_BITS
-
-
 def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level: int,
                  errors: float = 0.0) -> tuple[bytes, CodecId]:
     """``errors``: the block's expected base error rate (:func:`error_rate`).
 
     LZ77 gains from long exact repeats; with an error rate ``e`` exact matches run
-    about ``1/e`` bases. On noisy long reads (nanopore, e > 1 %) matches are shorter
-    than the context model's longest order, so below level 7 lzma is not tried at all;
-    on accurate long reads (HiFi) the full lzma run is tried unless the context model
-    shows the repeats are not there (:func:`_hopeless`). Short reads first need a 1 MiB
-    sample to say it could win. Level 7 and above always try it in full."""
-    payload, tail_bits = bases_ctx.encode_bases_measured(codes, lengths, mate, level)
+    about ``1/e`` bases. On accurate long reads (HiFi) the full lzma run is always
+    tried. On noisy long reads (nanopore, e > 1 %) matches are shorter than the
+    context model's longest order, so below level 7 lzma is not tried at all; short
+    reads first need a 1 MiB sample to say it could win."""
+    payload = bases_ctx.encode_bases(codes, lengths, mate, level)
     best = (payload, CodecId.BASE_CTX)
     long_reads = bool(len(lengths)) and int(lengths.sum()) >= LONG_READ_MEAN * len(lengths)
     noisy_long = long_reads and errors > NOISY_ERROR_RATE
-    skip_long = long_reads and (noisy_long or _hopeless(tail_bits))
-    if level >= 7 or (level >= 2 and not skip_long):
+    if level >= 7 or (level >= 2 and not noisy_long):
         packed = lzma_if_smaller(np.where(codes > 3, 0, codes).astype(np.uint8).tobytes(), len(payload),
-                                 always=long_reads or level >= 7)
+                                 always=(long_reads and not noisy_long) or level >= 7)
         if packed is not None:
             best = (packed, CodecId.LZMA)
     return bytes([best[1]]) + best[0], best[1]

@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numba import njit
 
-from ..entropy.coder import StepDecoder, StepEncoder, TailCostEncoder
+from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..varint import Reader, encode_uvarint
 from .stepcoding import leading_reads, make_rows, run, step_buffers
@@ -418,24 +418,10 @@ class BaseCtxModel:
                   *self.tables)
 
 
-def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams, segment: int = SEGMENT,
-                  enc: StepEncoder | None = None) -> bytes:
-    enc = enc if enc is not None else StepEncoder()
+def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams, segment: int = SEGMENT) -> bytes:
+    enc = StepEncoder()
     run(BaseCtxModel(params, bases), make_rows(lengths, segment), bases, enc, None)
     return enc.finish()
-
-
-def encode_bases_measured(bases: np.ndarray, lengths: np.ndarray, mate: np.ndarray,
-                          level: int = 5) -> tuple[bytes, float]:
-    """:func:`encode_bases`, and the bits per base its second half cost (1.0 when it is empty).
-
-    The second half shows what the model makes of the block once it has learned from
-    the first; the overall rate hides that when few, long, similar reads share a batch."""
-    params = choose_params(bases, lengths, level)
-    header = bytes([VERSION]) + params.to_bytes() + encode_uvarint(SEGMENT)
-    enc = TailCostEncoder(int((bases < 4).sum()) // 2)
-    words = _encode_words(bases, lengths, params, SEGMENT, enc)
-    return header + words, enc.tail_bits / enc.tail_symbols if enc.tail_symbols else 1.0
 
 
 def encode_bases(bases: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level: int = 5) -> bytes:
