@@ -372,7 +372,7 @@ class BaseCtxModel:
                        np.zeros((1 << bits, 5), np.uint16))
         self.mixw = np.full(4 * N_CONF, MIX_INIT, dtype=np.int64)
         self.tolw = np.full(TOL_CONTEXTS, TOL_INIT, dtype=np.int64)
-        self.buffers = step_buffers(0, 4)
+        self.buffers: tuple[np.ndarray, np.ndarray] | None = None   # encode_steps only
 
     def begin_batch(self, starts, pos0, lens, read) -> None:
         b = len(starts)
@@ -387,8 +387,6 @@ class BaseCtxModel:
         self.tctx = np.zeros(b, dtype=np.uint64)       # tolerant history
         self.misses = np.zeros((b, 2), dtype=np.int64)  # its miss bits over the last k_high bases, their count
         self.p_two = np.zeros((b, 2, 4), dtype=np.int64)  # plain and tolerant tables, for the mixer
-        if len(self.buffers[0]) < b:
-            self.buffers = step_buffers(b, 4)
 
     def _state(self) -> tuple:
         """The per-batch arguments every kernel takes, in kernel order."""
@@ -400,7 +398,7 @@ class BaseCtxModel:
         return self.p.tolerance, self.tctx, self.misses, self.tolw, self.p_two
 
     def encode_steps(self, t: int, active: np.ndarray, flat: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-        where, tables = self.buffers
+        where, tables = self.buffers = step_buffers(len(self.starts), 4, self.buffers)
         t, k = _encode_steps(t, active, self.starts, self.pos0, flat, *self._state(), *self._tolerant(),
                              where, tables)
         return t, where[:k], tables[:k]

@@ -125,7 +125,7 @@ class QualCtxModel:
         self.lo = new_table(n_q1 * 2, n_symbols)
         self.mid = new_table(n_q1 * n_q2 * 2, n_symbols)
         self.full = new_table(n_q1 * n_q2 * 2 * N_POS * N_CHG * 2, n_symbols)
-        self.buffers = step_buffers(0, n_symbols)
+        self.buffers: tuple[np.ndarray, np.ndarray] | None = None   # encode_steps only
 
     def begin_batch(self, starts, pos0, lens, read) -> None:
         b = len(starts)
@@ -135,11 +135,9 @@ class QualCtxModel:
         self.chg = np.zeros(b, dtype=np.int64)
         self.cur = np.zeros((b, 3), dtype=np.int64)
         self.out = np.zeros((b, self.n_symbols), dtype=np.int64)
-        if len(self.buffers[0]) < b:
-            self.buffers = step_buffers(b, self.n_symbols)
 
     def encode_steps(self, t: int, active: np.ndarray, flat: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-        where, tables = self.buffers
+        where, tables = self.buffers = step_buffers(len(self.starts), self.n_symbols, self.buffers)
         t, k = _encode_steps(t, active, self.starts, self.pos0, self.mate, self.bases, flat, self.q1,
                              self.q2, self.chg, self.q2map, _CHG_BUCKET, self.pos_shift, self.betas,
                              *self.lo, *self.mid, *self.full, self.cur, where, tables)

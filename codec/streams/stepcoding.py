@@ -94,8 +94,13 @@ def leading_reads(lengths: np.ndarray, n_symbols: int) -> tuple[int, int]:
     return n_reads, int(np.sum(lengths[:n_reads]))
 
 
-def step_buffers(rows: int, n_symbols: int) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, tables) buffers for ``encode_steps``: room for at least one full step."""
+def step_buffers(rows: int, n_symbols: int,
+                 have: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, tables) buffers for ``encode_steps``, with room for at least one full step
+    of ``rows`` rows: ``have`` when it has that room, else new ones. Models ask for them on
+    their first ``encode_steps`` only, so decoders and step-loop users never allocate them."""
+    if have is not None and len(have[0]) >= rows:
+        return have
     cap = max(rows, STEP_BUFFER_CELLS // n_symbols)
     return np.empty(cap, dtype=np.int64), np.empty((cap, n_symbols), dtype=np.int64)
 
