@@ -19,7 +19,7 @@ from codec import FORMAT_MAJOR, CodecConfig, compress, decompress
 
 GOLDEN_ROOT = Path(__file__).parent / "golden"
 SOURCES = ["simple.fastq", "crlf_no_final_newline.fastq", "plus_repeats.fastq", "n_rich.fastq",
-           "lowercase.fastq", "var_length.fastq", "mixed_eol.fastq", "all_quals.fastq"]
+           "lowercase.fastq", "var_length.fastq", "mixed_eol.fastq", "all_quals.fastq", "chipseq_300.fastq"]
 
 
 def _sha(data: bytes) -> str:

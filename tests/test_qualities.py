@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from codec import CodecConfig, compress, decompress
 from codec.errors import FormatError
-from codec.streams import qual_ctx, qual_lstm, qual_mix, qualities
+from codec.streams import qual_ctx, qual_lstm, qual_mix, qual_mixers, qualities
 from codec.streams.ids import CodecId
 from codec.varint import blob
 
@@ -101,6 +101,81 @@ def test_mixer_equals_numpy_reference(seed: int) -> None:
             assert got.min() >= 0 and got.max() <= qual_mix.W_ONE
 
 
+def _ref_scaled(x: int, total: int) -> int:
+    """FORMAT.md's ``x * 2^20 / total``: float64 reciprocal, one correctly rounded product, truncated."""
+    return int(float(x * (1 << 20)) * (1.0 / float(total)))
+
+
+class _RefPositionMixer:
+    """Plain-Python int version of FORMAT.md's QUAL_MIX versions 3-4 (PositionMixer)."""
+
+    def __init__(self, k, longest, w0, lr_shift):
+        self.k, self.lr = k, lr_shift
+        self.w = [w0 << 8] * (longest * 2 * 4)
+        self.w2 = [qual_mixers.W2_0 << 8] * (longest * 2 * 4)
+        self.n = [[1] * k for _ in range(longest * 2 * (k + 1))]
+
+    def step(self, t, rows, fl, fc, sym):
+        """(coded tables, then the update) for one step; rows = [(pos0, mate, q1), ...]."""
+        k, one = self.k, qual_mixers.W_ONE
+        ctx, p1s, out = [], [], []
+        for r, (pos0, mate, q1) in enumerate(rows):
+            p = pos0 + t
+            c1, c2 = (p * 2 + mate) * 4 + (q1 * 4) // (k + 1), (p * 2 + mate) * (k + 1) + q1
+            w, w2 = self.w[c1], self.w2[c1]
+            m = [1 + ((w * int(fl[r, s]) + (one - w) * int(fc[r, s])) >> 16) for s in range(k)]
+            p1 = [_ref_scaled(v, sum(m)) for v in m]
+            fp = [1 + _ref_scaled(v, sum(self.n[c2])) for v in self.n[c2]]
+            out.append([1 + ((w2 * p1[s] + (one - w2) * fp[s]) >> 16) for s in range(k)])
+            ctx.append((c1, c2))
+            p1s.append(p1)
+        for r, (c1, _) in enumerate(ctx):        # stage 1: as the bucket mixer
+            x, w = sym[r], self.w[c1]
+            a, b = int(fl[r, x]), int(fc[r, x])
+            pm = (w * a + (one - w) * b) >> 16
+            self.w[c1] = min(max(w + ((((a - b) << 16) // (pm + 1)) >> self.lr), 0), one)
+        for r, (c1, c2) in enumerate(ctx):       # stage 2: against the counts as they stand
+            x, w2, counts = sym[r], self.w2[c1], self.n[c2]
+            a, b = p1s[r][x], 1 + _ref_scaled(counts[x], sum(counts))
+            pm = (w2 * a + (one - w2) * b) >> 16
+            self.w2[c1] = min(max(w2 + ((((a - b) << 16) // (pm + 1)) >> qual_mixers.LR2_SHIFT), 0), one)
+            counts[x] += qual_mixers.COUNT_STEP
+            if sum(counts) > qual_mixers.HALVE_ABOVE:
+                counts[:] = [(v + 1) >> 1 for v in counts]
+        return np.array(out, dtype=np.float64)
+
+
+def test_position_mixer_equals_python_reference() -> None:
+    """Both stages, every count halving and weight clamp included, against FORMAT.md's arithmetic."""
+    rng = np.random.default_rng(3)
+    k, rows, longest = 5, 60, 12
+    mixer = qual_mixers.PositionMixer(k, rows, 192, 7, longest)
+    ref = _RefPositionMixer(k, longest, 192, 7)
+    start = rng.integers(13090, 13108, mixer.counts.shape)  # totals just below HALVE_ABOVE: they halve
+    mixer.counts[:] = start
+    mixer.totals[:] = start.sum(1)
+    ref.n = start.tolist()
+    pos0 = rng.integers(0, 4, rows).astype(np.int64)
+    mate = rng.integers(0, 2, rows).astype(np.int64)
+    for t in range(longest - 4):
+        n = int(rng.integers(1, rows + 1))
+        fl = rng.integers(1, 1 << 20, (rows, k)).astype(np.int64)
+        fc = rng.integers(1, 1 << 20, (rows, k)).astype(np.int64)
+        fl[: n // 3, 0] = 1                      # one model sure the symbol is impossible
+        q1 = rng.integers(0, k + 1, rows).astype(np.int64)
+        sym = rng.choice(k, rows, p=[0.6, 0.1, 0.1, 0.1, 0.1]).astype(np.int64)  # hot contexts halve
+        got = mixer.tables(t, n, pos0, mate, q1, fl, fc).copy()
+        want = ref.step(t, list(zip(pos0[:n].tolist(), mate[:n].tolist(), q1[:n].tolist())), fl, fc, sym)
+        mixer.update(n, sym, fl, fc)
+        assert np.array_equal(got, want)
+        assert np.array_equal(mixer.w, ref.w) and np.array_equal(mixer.w2, ref.w2)
+        assert np.array_equal(mixer.counts, np.array(ref.n)) and np.array_equal(mixer.totals, np.sum(ref.n, 1))
+    assert mixer.totals.max() <= qual_mixers.HALVE_ABOVE and mixer.counts.min() >= 1
+    assert (mixer.totals < start.sum(1) - 20000).any()          # some contexts did halve
+    with pytest.raises(ValueError):
+        qual_mixers.PositionMixer(k, rows, 192, 7, qual_mixers.MAX_POS + 1)
+
+
 # ---- QUAL_MIX round trips --------------------------------------------------------------------
 
 @pytest.mark.parametrize("k", [2, 6])
@@ -153,6 +228,26 @@ def test_qual_mix_parts_payload(monkeypatch) -> None:
     assert np.array_equal(qual_mix.decode_qualities(one_part, lengths, bases, mate, 9), quals)
     assert_rejects_damage(lambda blob: qual_mix.decode_qualities(blob, lengths, bases, mate, 9), payload,
                           b"\x03", (payload[:-8] + bytes([payload[-8] ^ 0x10]) + payload[-7:],))
+
+def test_qual_mix_versions_follow_read_length(monkeypatch) -> None:
+    """Reads up to MAX_POS long get the PositionMixer (version 3, or 4 in parts), longer ones keep
+    version 1; a decoder refuses versions 3-4 for reads longer than MAX_POS."""
+    quals, lengths, bases, mate, k = _sample(60)
+    short = qual_mix.encode_qualities(quals, lengths, bases, mate, k, level=2)
+    assert short[0] == qual_mix.VERSION_POS
+    lq, ll, lb, lm = long_read_block()
+    assert qual_mix.encode_qualities(lq, ll, lb, lm, 9, level=2)[0] == qual_mix.VERSION
+    monkeypatch.setattr(qual_mix, "PART_MIN_SYMBOLS", 500)
+    monkeypatch.setattr(qual_mix, "PART_MIN_MEAN", 10)
+    parts = qual_mix.encode_qualities(quals, lengths, bases, mate, k, level=2)
+    assert parts[0] == qual_mix.VERSION_POS_PARTS
+    assert np.array_equal(qual_mix.decode_qualities(parts, lengths, bases, mate, k), quals)
+    assert_rejects_damage(lambda blob: qual_mix.decode_qualities(blob, lengths, bases, mate, k), parts, b"\x04")
+    monkeypatch.setattr(qual_mix, "MAX_POS", int(lengths.max()) - 1)
+    for payload in (short, parts):
+        with pytest.raises(FormatError, match="at most"):
+            qual_mix.decode_qualities(payload, lengths, bases, mate, k)
+
 
 # ---- the stream wrapper ----------------------------------------------------------------------
 

@@ -51,6 +51,11 @@ model, mixing weights and coder, so a decoder runs them on separate threads. Aft
 the crc: ``u8 parts`` (2..8), ``parts - 1`` uvarint byte lengths of the first parts'
 words, then every part's words in part order.
 
+Versions 3 and 4 (written when the block's longest read is at most ``MAX_POS``)
+are versions 1 and 2 with the :class:`~codec.streams.qual_mixers.PositionMixer`
+in place of the bucket mixer above: weights keyed by the exact position, then a
+second stage with adaptive counts per (position, mate, q1). Same payload layout.
+
 In mode 2 the LSTM's previous-quality inputs are ``phred[q]`` (start token: 94),
 its mate input is always 0, and its table is the integer softmax of the logits of
 output columns ``phred[0..K-1]`` only (``IntPredictor.restrict``), total 2**20,
@@ -75,11 +80,15 @@ from ..model.intexact import IntPredictor
 from ..model.quantize import quantize
 from ..varint import Reader, blob, encode_uvarint
 from . import qual_ctx
+from .qual_mixers import (MAX_POS, N_MIX_POS, N_MIX_Q, W_ONE, BucketMixer, PositionMixer,  # noqa: F401
+                          mix_tables, mix_update)
 from .qual_lstm import (_check_inputs, _rows, _seg_len, _single_thread, check_encode_inputs, checked_symbols,
                         fit_model, read_crc_and_words, read_fitted_model, read_payload_head)
 
 VERSION = 1
 VERSION_PARTS = 2
+VERSION_POS = 3        # version 1 with the PositionMixer (reads up to MAX_POS long)
+VERSION_POS_PARTS = 4  # version 2 with the PositionMixer
 MAX_PARTS = 8
 PART_MIN_SYMBOLS = 1 << 19  # a block splits into two parts from twice this many symbols ...
 PART_MIN_MEAN = 500         # ... of long reads (short-read steps are wide, decoding is fast already)
@@ -91,44 +100,11 @@ FIRST_CHUNK = 16
 LR_SHIFT = 7
 W0 = 128          # initial weight in 1/256 (0.5)
 W0_DEFAULT = 192  # initial weight of the default model (it is good from the first read)
-W_ONE = 1 << 16
-N_MIX_POS = 16
-N_MIX_Q = 4
 # fitting work per level in symbol-steps: (per input symbol, minimum, maximum)
 # (level 5 and below: qualities.py uses the context model alone, see its docstring)
 WORK = {2: (0.1, 1e5, 2e5), 3: (0.15, 1.5e5, 3e5), 4: (0.2, 2e5, 4e5), 5: (0.25, 2.5e5, 5e5),
         6: (0.75, 7.5e5, 3e6), 7: (1.0, 1e6, 4e6), 8: (2.0, 1.5e6, 1.6e7), 9: (4.0, 2e6, 4e7)}
 _NJ = dict(nogil=True, cache=True, fastmath=False, error_model="numpy")
-
-
-@nb.njit(**_NJ)
-def mix_tables(t, n, pos0, mate, q1, k, pshift, w, fl, fc, mctx, out):
-    """Mixed tables ``out[:n]`` (float64 holding integers) and each row's mixing context."""
-    kq = k + 1
-    for r in range(n):
-        pb = min((pos0[r] + t) >> pshift, N_MIX_POS - 1)
-        qb = (q1[r] * N_MIX_Q) // kq
-        m = ((pb * 2 + mate[r]) * N_MIX_Q) + qb
-        mctx[r] = m
-        wl = w[m]
-        wc = W_ONE - wl
-        for s in range(k):
-            out[r, s] = np.float64(1 + ((wl * fl[r, s] + wc * fc[r, s]) >> 16))
-
-
-@nb.njit(**_NJ)
-def mix_update(n, sym, mctx, w, fl, fc, lr_shift):
-    """Move each used weight along the code-length gradient of the mixture (integers only)."""
-    for r in range(n):
-        s = sym[r]
-        m = mctx[r]
-        wl = w[m]
-        a = fl[r, s]
-        b = fc[r, s]
-        pm = (wl * a + (W_ONE - wl) * b) >> 16
-        g = ((a - b) << 16) // (pm + 1)
-        wl += g >> lr_shift
-        w[m] = min(max(wl, 0), W_ONE)
 
 
 @nb.njit(**_NJ)
@@ -162,21 +138,26 @@ def _n_mix(k: int) -> int:
 
 def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, chunk: int,
          ctx_shift: int, betas: tuple[int, int, int], lr_shift: int, w0: int, quals: np.ndarray,
-         coder: StepEncoder | StepDecoder, qin: np.ndarray | None = None, use_mate: bool = True) -> float:
+         coder: StepEncoder | StepDecoder, qin: np.ndarray | None = None, use_mate: bool = True,
+         longest: int = 0) -> float:
     """Shared encode/decode loop: chunk by chunk, step by step, one coder call per step.
 
     ``qin`` maps symbols (and the start token K) to the LSTM's previous-quality inputs
     (identity for fitted models, Phred values for the defaults); ``use_mate`` feeds the
-    mate to the LSTM (the defaults see 0). Returns (encoder only) an estimate of the
-    bits the context model alone would need."""
+    mate to the LSTM (the defaults see 0); ``longest`` > 0 (the block's longest read)
+    selects the PositionMixer of payload versions 3-4, 0 the BucketMixer. Returns
+    (encoder only) an estimate of the bits the context model alone would need."""
     if qin is None:
         qin = np.arange(k + 1, dtype=np.int64)
     offsets = ip.offsets
     nrows = len(rows["len"])
     encoding = isinstance(coder, StepEncoder)
     ctx = qual_ctx.QualCtxModel(k, bases, rows["mate"], ctx_shift, betas)
-    w = np.full(_n_mix(k), w0 << 8, dtype=np.int64)
-    pshift = qual_ctx.pos_shift_for(rows["read_len"]) if nrows else 0
+    width = min(chunk, nrows)
+    if longest:
+        mixer: BucketMixer | PositionMixer = PositionMixer(k, width, w0, lr_shift, longest)
+    else:
+        mixer = BucketMixer(k, width, w0, lr_shift, qual_ctx.pos_shift_for(rows["read_len"]) if nrows else 0)
     ctx_bits = 0.0
     for c0, c1 in _chunks(nrows, chunk):
         sl = slice(c0, c1)
@@ -193,8 +174,6 @@ def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: in
         dcnt = np.zeros(m, dtype=np.int64)
         x = np.empty((m, len(offsets)), dtype=np.int64)
         fl = np.empty((m, k), dtype=np.int64)
-        fm = np.empty((m, k), dtype=np.float64)
-        mctx = np.empty(m, dtype=np.int64)
         sym = np.empty(m, dtype=np.int64)
         for t in range(steps):
             n = int(counts[t])
@@ -202,15 +181,15 @@ def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: in
                                  offsets, x)
             ip.step_rows(x[:n], h, c, fl)
             fc, _ = ctx.freqs(t, n)
-            mix_tables(t, n, pos0, mate, q1, k, pshift, w, fl, fc, mctx, fm)
+            fm = mixer.tables(t, n, pos0, mate, q1, fl, fc)
             if encoding:
                 gather_symbols(t, n, flat, quals, sym)
-                coder.encode(sym[:n], fm[:n])
+                coder.encode(sym[:n], fm)
                 ctx_bits += ctx_cost(n, sym, fc)
             else:
-                sym[:n] = coder.decode(fm[:n])
+                sym[:n] = coder.decode(fm)
                 scatter_symbols(t, n, flat, sym, quals)
-            mix_update(n, sym, mctx, w, fl, fc, lr_shift)
+            mixer.update(n, sym, fl, fc)
             ctx.advance(t, n, quals)
             step_advance(t, n, sym, q1, q2, dcnt)
         ctx.end_batch()
@@ -251,8 +230,19 @@ def _parts_tail(coders: list[StepEncoder]) -> bytes:
     return bytes([len(words)]) + b"".join(encode_uvarint(len(w)) for w in words[:-1]) + b"".join(words)
 
 
+def _payload_version(parts: int, longest: int) -> int:
+    """Version written for a block cut into ``parts`` whose longest read is ``longest``."""
+    if longest <= MAX_POS:
+        return VERSION_POS if parts == 1 else VERSION_POS_PARTS
+    return VERSION if parts == 1 else VERSION_PARTS
+
+
+def _has_parts(version: int) -> bool:
+    return version in (VERSION_PARTS, VERSION_POS_PARTS)
+
+
 def _read_parts(words: bytes, version: int) -> list[bytes]:
-    if version == VERSION:
+    if not _has_parts(version):
         return [words]
     rd = Reader(words)
     parts = rd.u8()
@@ -302,7 +292,8 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
     shift = qual_ctx.pos_shift_for(lengths)
     betas = qual_ctx.BETAS
     encs = [StepEncoder() for _ in range(n_parts(lengths))]
-    version = VERSION if len(encs) == 1 else VERSION_PARTS
+    version = _payload_version(len(encs), int(lengths.max()))
+    longest = int(lengths.max()) if version in (VERSION_POS, VERSION_POS_PARTS) else 0
     if default is not None:
         kind, phred = default
         phred = np.asarray(phred, dtype=np.uint8)
@@ -312,7 +303,8 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         with _single_thread():
             q64 = quals.astype(np.int64)
             ctx_bits = _run_parts(lambda part, enc: _run(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT,
-                                                         W0_DEFAULT, q64, enc, qin, False), rows, encs)
+                                                         W0_DEFAULT, q64, enc, qin, False, longest),
+                                  rows, encs)
         head = struct.pack("<BB", version, MODE_DEFAULT) + encode_uvarint(k) + encode_uvarint(seg)
         head += encode_uvarint(CHUNK) + bytes([shift]) + b"".join(encode_uvarint(b) for b in betas)
         head += bytes([LR_SHIFT, W0_DEFAULT, defaults.kind_id(kind)]) + digest + phred.tobytes()
@@ -324,7 +316,7 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         ip = IntPredictor(qm)
         q64 = quals.astype(np.int64)
         ctx_bits = _run_parts(lambda part, enc: _run(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT, W0,
-                                                     q64, enc), rows, encs)
+                                                     q64, enc, longest=longest), rows, encs)
     head = struct.pack("<BB", version, MODE_MIX) + encode_uvarint(k) + encode_uvarint(seg)
     head += encode_uvarint(CHUNK) + bytes([shift]) + b"".join(encode_uvarint(b) for b in betas)
     head += bytes([LR_SHIFT, W0])
@@ -339,7 +331,10 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     k = int(n_symbols)
     rd = Reader(payload)
     total = len(bases)
-    version = payload[0] if payload and payload[0] == VERSION_PARTS else VERSION
+    version = payload[0] if payload and payload[0] in (VERSION_PARTS, VERSION_POS, VERSION_POS_PARTS) else VERSION
+    longest = int(lengths.max()) if version in (VERSION_POS, VERSION_POS_PARTS) and total else 0
+    if longest > MAX_POS:
+        raise FormatError(f"qual_mix version {version} needs reads of at most {MAX_POS} symbols")
     head = read_payload_head(rd, k, total, "qual_mix", (MODE_MIX, MODE_DEFAULT), version)
     if head is None:
         return np.zeros(total, dtype=np.uint8)
@@ -366,13 +361,13 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
             ip = IntPredictor(qm)
         except ValueError as exc:
             raise FormatError(f"qual_mix model fails its bounds: {exc}") from exc
-    crc, words = read_crc_and_words(rd, payload, "qual_mix", aligned=version == VERSION)
+    crc, words = read_crc_and_words(rd, payload, "qual_mix", aligned=not _has_parts(version))
     rows = _rows(lengths, mate, seg)
     quals = np.zeros(total, dtype=np.int64)
     decoders = [StepDecoder(w) for w in _read_parts(words, version)]
     with _single_thread():
         _run_parts(lambda part, dec: _run(ip, part, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals,
-                                          dec, qin, use_mate), rows, decoders)
+                                          dec, qin, use_mate, longest), rows, decoders)
     if total and (quals.max() >= k or quals.min() < 0):
         raise FormatError("qual_mix decoded symbol outside the alphabet")
     return checked_symbols(quals, crc, "qual_mix")
