@@ -6,7 +6,7 @@ import os
 from collections import defaultdict
 
 from . import container
-from .api import FORMAT_VERSION, _blocks
+from .api import _blocks
 from .pipeline import MODE_VERBATIM, _read_streams, read_block_header
 from .streams import lengths as lengths_stream
 from .streams.ids import CodecId, StreamId
@@ -31,6 +31,9 @@ def archive_info(path: str) -> dict:
     reads = bases = blocks = 0
     with open(path, "rb") as fh:
         header, header_len = container.read_header(fh)
+        fh.seek(len(container.MAGIC))
+        major, minor = fh.read(2)         # the archive's own format, not this reader's
+        fh.seek(header_len)
         n_files = int(header.get("n_files", 1))
         for item in _blocks(fh, header_len):
             if isinstance(item, container.Trailer):
@@ -67,7 +70,7 @@ def archive_info(path: str) -> dict:
     for row in detail.values():
         row["bits_per_symbol"] = 8 * row["bytes"] / row["symbols"] if row["symbols"] else None
     summary["names"]["bytes_per_read"] = summary["names"]["bytes"] / reads if reads else None
-    return {"format_version": FORMAT_VERSION, "files": n_files, "reads": reads, "bases": bases,
+    return {"format_version": f"{major}.{minor}", "files": n_files, "reads": reads, "bases": bases,
             "blocks": blocks, "archive_bytes": size, "raw_bytes": raw,
             "ratio": raw / size if size else 0.0, "bits_per_base": 8 * size / bases if bases else 0.0,
             "config": header.get("config", {}), "streams": dict(summary), "detail": list(detail.values())}

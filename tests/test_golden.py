@@ -63,3 +63,12 @@ def test_golden_archive_decodes(case):
     archive = (GOLDEN_ROOT / version / name).read_bytes()
     assert _sha(archive) == entry["archive_sha256"], "golden archive changed on disk"
     assert _sha(decompress(archive)) == entry["fastq_sha256"]
+
+
+def test_info_reports_the_archive_format():
+    """``seqlm info`` names the format the archive was written in, not the reader's."""
+    from codec.inspect import archive_info
+
+    for version in MANIFESTS:
+        path = next((GOLDEN_ROOT / version).glob("*.L5.seqlm"))
+        assert archive_info(str(path))["format_version"].split(".")[0] == version[1:]
