@@ -108,15 +108,31 @@ def test_lzma_is_tried_in_full_on_accurate_long_reads_and_never_on_noisy_ones(mo
     hifi, codec = bases.encode_bases(codes, lens, mate, 5, errors=0.001)
     assert codec == CodecId.LZMA and np.array_equal(bases.decode_bases(hifi, lens, mate, codes == 4), codes)
     calls = []
-    monkeypatch.setattr(bases, "lzma_if_smaller", lambda data, current, always=False: calls.append(always))
-    for errors, level, expect in ((0.001, 5, [True]), (0.1, 5, []), (0.1, 7, [True])):
+    monkeypatch.setattr(bases, "lzma_if_smaller", lambda data, current: calls.append(len(data)))
+    for errors, level, expect in ((0.001, 5, [60000]), (0.1, 5, []), (0.1, 7, [60000])):
         calls.clear()
         noisy, codec = bases.encode_bases(codes, lens, mate, level, errors=errors)
         assert codec == CodecId.BASE_CTX and calls == expect   # noisy long reads: not tried below level 7
     assert np.array_equal(bases.decode_bases(noisy, lens, mate, codes == 4), codes)
     calls.clear()
     short = bases.encode_bases(codes, np.full(600, 100, np.int64), np.zeros(600, np.uint8), 5, errors=0.1)
-    assert short[1] == CodecId.BASE_CTX and calls == [False]   # short reads: the sampled check
+    assert short[1] == CodecId.BASE_CTX and calls == [60000]   # short reads: a block this small is tried
+
+
+def test_lzma_check_on_short_reads_compares_both_coders_on_the_same_first_reads(monkeypatch):
+    """The full lzma run is tried only where lzma comes close to the context model on the
+    block's first reads: repeated reads yes, random ones no (lzma cannot code them in 2 bits)."""
+    rng = np.random.default_rng(5)
+    monkeypatch.setattr(bases, "LZMA_SAMPLE", 20000)
+    lens = np.full(800, 100, np.int64)
+    random_codes = rng.integers(0, 4, 80000).astype(np.uint8)
+    repeated = np.tile(rng.integers(0, 4, 100).astype(np.uint8), 800)
+    for codes, expect in ((random_codes, False), (repeated, True)):
+        params = bases_ctx.choose_params(codes, lens, 5)
+        data = codes.tobytes()
+        assert bases._lzma_may_win(data, codes, lens, params) is expect
+    monkeypatch.setattr(bases, "LZMA_SAMPLE", 1 << 20)   # the whole block fits the sample: always tried
+    assert bases._lzma_may_win(random_codes.tobytes(), random_codes, lens, params)
 
 
 def test_long_read_qualities_keep_the_lstm_only_where_it_pays():

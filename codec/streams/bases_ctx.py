@@ -422,9 +422,16 @@ def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams, se
     return enc.finish()
 
 
-def encode_bases(bases: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level: int = 5) -> bytes:
-    """Range-code base codes 0..3; positions holding 4 are skipped (exceptions)."""
-    params = choose_params(bases, lengths, level)
+def coded_size(bases: np.ndarray, lengths: np.ndarray, params: BaseParams) -> int:
+    """Bytes of range-coded words :func:`encode_bases` writes for these reads with ``params``."""
+    return len(_encode_words(bases, lengths, params, SEGMENT))
+
+
+def encode_bases(bases: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level: int = 5,
+                 params: BaseParams | None = None) -> bytes:
+    """Range-code base codes 0..3; positions holding 4 are skipped (exceptions).
+    ``params``: as :func:`choose_params` picks them for ``level`` unless given."""
+    params = params or choose_params(bases, lengths, level)
     header = bytes([VERSION]) + params.to_bytes() + encode_uvarint(SEGMENT)
     return header + _encode_words(bases, lengths, params, SEGMENT)
 

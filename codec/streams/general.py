@@ -53,22 +53,13 @@ def unpack(payload: bytes, limit: int = 1 << 34) -> bytes:
     return out
 
 
-LZMA_SAMPLE = 1 << 20
-
-
-def lzma_if_smaller(data: bytes, current: int, margin: float = 1.05, always: bool = False) -> bytes | None:
+def lzma_if_smaller(data: bytes, current: int) -> bytes | None:
     """``pack_best(data, (LZMA,))`` when it is smaller than ``current`` bytes, else None.
 
-    Long exact repeats (overlapping HiFi reads, amplicons) are where LZ77 beats
-    context models. Unless ``always``, a 1 MiB sample decides first whether the
-    full (slow) lzma run could win. The sample underrates lzma where repeats
-    build up with coverage, so callers pass ``always`` for long-read data.
-    """
+    Long exact repeats (overlapping HiFi reads, amplicons, repertoires) are where
+    LZ77 beats context models; callers decide first whether the slow full run is
+    worth trying (:func:`codec.streams.bases.encode_bases`)."""
     if not data:
         return None
-    if len(data) > LZMA_SAMPLE and not always:
-        estimate = len(_PACKERS[CodecId.LZMA](data[:LZMA_SAMPLE])) * len(data) / LZMA_SAMPLE
-        if estimate > margin * current:
-            return None
     packed = pack_best(data, (CodecId.LZMA,))
     return packed if len(packed) < current else None
