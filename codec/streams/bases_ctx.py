@@ -45,7 +45,7 @@ from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..varint import Reader, encode_uvarint
 from .stepcoding import leading_reads, make_rows, run, step_buffers
-from .tables import SCALE, blend4, bump4
+from .tables import SCALE, W_ONE, blend4, bump4, step_weight
 
 VERSION = 2
 VERSIONS = (1, 2)   # payload versions this decoder reads (1: no tolerant context)
@@ -63,7 +63,7 @@ PRESETS = (  # (k_mid, k_high, betas): smoothing from eager (clean, deep data) t
 )
 SAMPLE_BASES = 1 << 16
 TRIAL_SEGMENT = 1024   # the trial cuts long reads (only) so its batches are wide: fewer steps
-MIX_ONE = 1 << 16      # mixing weights are Q16
+MIX_ONE = W_ONE        # mixing weights are Q16
 N_CONF = 8             # confidence buckets of the high-order prediction
 MIX_SHIFT = 4          # learning rate of the mixing weights (2^-4); 0 = no mixing
 MIX_INIT = 1 << 16
@@ -254,10 +254,7 @@ def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c
 @njit(cache=True, nogil=True, inline="always")
 def _learn_weight(weights, mc, p1, p0, sym, shift):
     """One integer gradient step on the code length of ``w*p1 + (1-w)*p0`` (Q16 weight of ``p1``)."""
-    w = weights[mc]
-    pm = (w * p1[sym] + (MIX_ONE - w) * p0[sym]) >> 16
-    w += (((p1[sym] - p0[sym]) << 16) // (pm + 1)) >> shift
-    weights[mc] = min(MIX_ONE, max(0, w))
+    weights[mc] = step_weight(weights[mc], p1[sym], p0[sym], shift)
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -241,6 +241,10 @@ def _has_parts(version: int) -> bool:
     return version in (VERSION_PARTS, VERSION_POS_PARTS)
 
 
+def _uses_positions(version: int) -> bool:
+    return version in (VERSION_POS, VERSION_POS_PARTS)
+
+
 def _read_parts(words: bytes, version: int) -> list[bytes]:
     if not _has_parts(version):
         return [words]
@@ -292,8 +296,9 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
     shift = qual_ctx.pos_shift_for(lengths)
     betas = qual_ctx.BETAS
     encs = [StepEncoder() for _ in range(n_parts(lengths))]
-    version = _payload_version(len(encs), int(lengths.max()))
-    longest = int(lengths.max()) if version in (VERSION_POS, VERSION_POS_PARTS) else 0
+    longest = int(lengths.max())
+    version = _payload_version(len(encs), longest)
+    longest = longest if _uses_positions(version) else 0
     if default is not None:
         kind, phred = default
         phred = np.asarray(phred, dtype=np.uint8)
@@ -332,7 +337,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     rd = Reader(payload)
     total = len(bases)
     version = payload[0] if payload and payload[0] in (VERSION_PARTS, VERSION_POS, VERSION_POS_PARTS) else VERSION
-    longest = int(lengths.max()) if version in (VERSION_POS, VERSION_POS_PARTS) and total else 0
+    longest = int(lengths.max()) if _uses_positions(version) and total else 0
     if longest > MAX_POS:
         raise FormatError(f"qual_mix version {version} needs reads of at most {MAX_POS} symbols")
     head = read_payload_head(rd, k, total, "qual_mix", (MODE_MIX, MODE_DEFAULT), version)

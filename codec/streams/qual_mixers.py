@@ -25,7 +25,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-W_ONE = 1 << 16
+from .tables import W_ONE, step_weight
+
 N_MIX_POS = 16
 N_MIX_Q = 4
 SCALE = 1 << 20
@@ -57,14 +58,7 @@ def mix_update(n, sym, mctx, w, fl, fc, lr_shift):
     """Move each used weight along the code-length gradient of the mixture (integers only)."""
     for r in range(n):
         s = sym[r]
-        m = mctx[r]
-        wl = w[m]
-        a = fl[r, s]
-        b = fc[r, s]
-        pm = (wl * a + (W_ONE - wl) * b) >> 16
-        g = ((a - b) << 16) // (pm + 1)
-        wl += g >> lr_shift
-        w[m] = min(max(wl, 0), W_ONE)
+        w[mctx[r]] = step_weight(w[mctx[r]], fl[r, s], fc[r, s], lr_shift)
 
 
 @nb.njit(inline="always", **_NJ)
@@ -117,11 +111,7 @@ def position_update(n, sym, mctx, pctx, w2, p1, counts, totals, lr_shift):
         s = sym[r]
         c = pctx[r]
         m = mctx[r]
-        a = p1[r, s]
-        b = 1 + scaled(counts[c, s], 1.0 / np.float64(totals[c]))
-        wl = w2[m]
-        pm = (wl * a + (W_ONE - wl) * b) >> 16
-        w2[m] = min(max(wl + ((((a - b) << 16) // (pm + 1)) >> lr_shift), 0), W_ONE)
+        w2[m] = step_weight(w2[m], p1[r, s], 1 + scaled(counts[c, s], 1.0 / np.float64(totals[c])), lr_shift)
         counts[c, s] += COUNT_STEP
         totals[c] += COUNT_STEP
         if totals[c] > HALVE_ABOVE:

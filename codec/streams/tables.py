@@ -19,6 +19,7 @@ from numba import njit
 
 SCALE = 1 << 20
 COUNT_LIMIT = 65535
+W_ONE = 1 << 16   # mixing weights are Q16
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -60,6 +61,16 @@ def bump4(counts: np.ndarray, ctx: int, sym: int) -> None:
         for s in range(4):
             counts[ctx, s] = (counts[ctx, s] + 1) // 2
     counts[ctx, sym] += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def step_weight(w: int, a: int, b: int, shift: int) -> int:
+    """The Q16 weight ``w`` of ``a`` in the mixture ``w*a + (1-w)*b`` after one integer
+    gradient step on its code length, the coded symbol having had ``a`` and ``b`` in the
+    two tables: every mixer of the codec learns by this one rule."""
+    pm = (w * a + (W_ONE - w) * b) >> 16
+    w += (((a - b) << 16) // (pm + 1)) >> shift
+    return min(W_ONE, max(0, w))
 
 
 def new_table(n_ctx: int, n_symbols: int) -> tuple[np.ndarray, np.ndarray]:
