@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 
-import numba as nb
 import numpy as np
+
+from ..jit import nb
 
 POS_VOCAB = 128
 BASE_VOCAB = 125

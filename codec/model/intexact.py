@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import threading
 
-import numba as nb
 import numpy as np
 
+from ..jit import nb
 from .quantize import (CELL_CLAMP, FREQ_TOTAL, H_ONE, LUT_HALF, LUT_SHIFT, LUT_SIZE, MULT_SHIFT,
                        QuantModel, luts, rshift_round)
 

@@ -39,10 +39,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from numba import njit
 
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
+from ..jit import njit
 from ..varint import Reader, encode_uvarint
 from .stepcoding import leading_reads, make_rows, run, step_buffers
 from .tables import SCALE, W_ONE, blend4, bump4, step_weight

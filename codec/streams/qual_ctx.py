@@ -11,10 +11,10 @@ uvarint segment`` then the range-coded words.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
+from ..jit import njit
 from ..varint import Reader, encode_uvarint
 from .stepcoding import make_rows, run, step_buffers
 from .tables import SCALE, blend, bump, new_table

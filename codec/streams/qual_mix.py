@@ -69,11 +69,11 @@ import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import numba as nb
 import numpy as np
 
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
+from ..jit import nb
 from ..model import defaults
 from ..model.features import gather_symbols, scatter_symbols, step_advance, step_features_mapped
 from ..model.intexact import IntPredictor

@@ -22,9 +22,9 @@ decoder hold bit-identical state.
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from ..jit import nb
 from .tables import W_ONE, step_weight
 
 N_MIX_POS = 16

@@ -15,7 +15,8 @@ order (PPM-style blending; ``beta`` is in sixteenths of a count).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 
 SCALE = 1 << 20
 COUNT_LIMIT = 65535
