@@ -24,6 +24,7 @@ import numpy as np
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..varint import Reader, encode_uvarint
+from .general import lzma2_filters
 from .names_tokens import (StreamSink, Tokens, classify, read_columns, reference_tokens, tokenise,
                            write_columns)
 
@@ -219,8 +220,7 @@ def unpack_stream(reader: Reader, size: int) -> bytes:
 
 
 def _lzma_filters(raw_len: int) -> list[dict[str, int]]:
-    dict_size = min(1 << 26, max(1 << 12, 1 << max(0, raw_len - 1).bit_length()))
-    return [{"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": dict_size}]
+    return lzma2_filters(raw_len, 9)
 
 
 def _lzma_pack(data: bytes) -> bytes:
