@@ -97,7 +97,7 @@ def test_bases_wrapper_round_trip(level):
     assert np.array_equal(bases.decode_bases(payload, lens, mate, codes == 4), codes)
 
 
-def test_lzma_is_tried_in_full_on_accurate_long_reads_and_never_on_noisy_ones(monkeypatch):
+def test_lzma_is_tried_on_accurate_long_reads_after_the_check_and_never_on_noisy_ones(monkeypatch):
     # 30 copies of one 2 kb "locus": exact repeats that LZ77 codes far below the k-mer model's first pass
     rng = np.random.default_rng(3)
     locus = rng.integers(0, 4, 2000).astype(np.uint8)
@@ -117,6 +117,13 @@ def test_lzma_is_tried_in_full_on_accurate_long_reads_and_never_on_noisy_ones(mo
     calls.clear()
     short = bases.encode_bases(codes, np.full(600, 100, np.int64), np.zeros(600, np.uint8), 5, errors=0.1)
     assert short[1] == CodecId.BASE_CTX and calls == [60000]   # short reads: a block this small is tried
+    # accurate long reads in a block larger than twice the sample: the first reads decide
+    monkeypatch.setattr(bases, "LZMA_SAMPLE", 8000)   # the first 3 reads
+    unique = rng.integers(0, 4, 60000).astype(np.uint8)   # no repeats: lzma cannot come close
+    for block, expect in ((codes, [60000]), (unique, [])):
+        calls.clear()
+        bases.encode_bases(block, lens, mate, 5, errors=0.001)
+        assert calls == expect
 
 
 def test_lzma_check_on_short_reads_compares_both_coders_on_the_same_first_reads(monkeypatch):
@@ -131,7 +138,7 @@ def test_lzma_check_on_short_reads_compares_both_coders_on_the_same_first_reads(
         params = bases_ctx.choose_params(codes, lens, 5)
         data = codes.tobytes()
         assert bases._lzma_may_win(data, codes, lens, params) is expect
-    monkeypatch.setattr(bases, "LZMA_SAMPLE", 1 << 20)   # the whole block fits the sample: always tried
+    monkeypatch.setattr(bases, "LZMA_SAMPLE", 50000)   # the sample is over half the block: always tried
     assert bases._lzma_may_win(random_codes.tobytes(), random_codes, lens, params)
 
 
