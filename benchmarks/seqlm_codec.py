@@ -23,7 +23,14 @@ _IN_TREE = "import sys; from cli.main import main; sys.exit(main())"
 
 
 def seqlm_command() -> list[str] | None:
-    """argv prefix that runs the seqlm CLI, or None when neither form exists."""
+    """argv prefix that runs the seqlm CLI, or None when neither form exists.
+
+    The console script installed beside this interpreter comes first: a ``seqlm`` found
+    on PATH may be a version manager's shim (pyenv's adds ~50 ms of shell to every run,
+    which the timings would charge to seqlm)."""
+    beside = Path(sys.executable).parent / "seqlm"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
     exe = shutil.which("seqlm")
     if exe:
         return [exe]
