@@ -126,6 +126,21 @@ def test_lzma_is_tried_on_accurate_long_reads_after_the_check_and_never_on_noisy
         assert calls == expect
 
 
+def test_trial_encodes_on_shared_tables_cost_what_fresh_tables_do():
+    """choose_params' trials reuse one set of tables; each trial must still start from zero
+    counts, whichever order (smaller or larger k_mid first) the presets come in."""
+    rng = np.random.default_rng(11)
+    locus = rng.integers(0, 4, 3000).astype(np.uint8)
+    codes = np.concatenate([locus, rng.integers(0, 4, 3000).astype(np.uint8), locus[::-1], locus])
+    lens = np.full(8, 1500, np.int64)
+    scratch = bases_ctx._TrialTables(12, 16)
+    presets = ((11, (16, 16, 16), 0), (12, (16, 32, 32), 4), (11, (32, 64, 64), 4), (12, (16, 16, 16), 0))
+    for k_mid, betas, mix in presets:
+        p = bases_ctx.BaseParams(k_mid, 20, 16, betas, mix, 10)
+        fresh = bases_ctx._encode_words(codes, lens, p, bases_ctx.TRIAL_SEGMENT)
+        assert bases_ctx._encode_words(codes, lens, p, bases_ctx.TRIAL_SEGMENT, scratch.zeroed(p)) == fresh
+
+
 def test_lzma_check_on_short_reads_compares_both_coders_on_the_same_first_reads(monkeypatch):
     """The full lzma run is tried only where lzma comes close to the context model on the
     block's first reads: repeated reads yes, random ones no (lzma cannot code them in 2 bits)."""

@@ -63,6 +63,7 @@ PRESETS = (  # (k_mid, k_high, betas): smoothing from eager (clean, deep data) t
 )
 SAMPLE_BASES = 1 << 16
 TRIAL_SEGMENT = 1024   # the trial cuts long reads (only) so its batches are wide: fewer steps
+TRIAL_HASH_BITS = 20   # the trial's hashed table (the sample fills a small one as well as a big one)
 MIX_ONE = W_ONE        # mixing weights are Q16
 N_CONF = 8             # confidence buckets of the high-order prediction
 MIX_SHIFT = 4          # learning rate of the mixing weights (2^-4); 0 = no mixing
@@ -107,6 +108,30 @@ class BaseParams:
         return cls(k_mid, k_high, bits, (b0, b1, b2), mix, tolerance)
 
 
+class _TrialTables:
+    """One set of count tables shared by every trial encode of :func:`choose_params`.
+
+    A fresh table per trial (128 MB at order 12) cost up to 0.2 s of first-touch page
+    faults per trial where huge pages are set up on touch; reusing one set costs a
+    memset of the rows earlier trials can have touched. Same counts, same sizes."""
+
+    def __init__(self, max_k_mid: int, hash_bits: int) -> None:
+        self.hash_bits = hash_bits
+        self.lo = np.zeros((4 ** K_LOW, 4), np.uint16)
+        self.mid = np.zeros((4 ** max_k_mid, 4), np.uint16)
+        self.hi = np.zeros((1 << hash_bits, 5), np.uint16)
+        self.dirty_mid = 0   # rows of ``mid`` a trial may have written (the rest was never touched)
+
+    def zeroed(self, params: BaseParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = 4 ** params.k_mid
+        if self.dirty_mid:
+            self.lo.fill(0)
+            self.mid[:min(self.dirty_mid, rows)].fill(0)
+            self.hi.fill(0)
+        self.dirty_mid = max(self.dirty_mid, rows)
+        return self.lo, self.mid[:rows], self.hi
+
+
 def _sample(codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n_reads, total = leading_reads(lengths, SAMPLE_BASES)
     return codes[:total], lengths[:n_reads]
@@ -126,9 +151,11 @@ def choose_params(codes: np.ndarray, lengths: np.ndarray, level: int) -> BasePar
     if level <= 1 or len(lengths) == 0:
         return candidates[0]
     sample, sample_lens = _sample(codes, lengths)
+    scratch = _TrialTables(max(k for k, _, _ in PRESETS), min(bits, TRIAL_HASH_BITS))
 
     def cost(p: BaseParams) -> int:
-        return len(_encode_words(sample, sample_lens, replace(p, hash_bits=min(bits, 20)), TRIAL_SEGMENT))
+        trial = replace(p, hash_bits=scratch.hash_bits)
+        return len(_encode_words(sample, sample_lens, trial, TRIAL_SEGMENT, scratch.zeroed(trial)))
 
     costs = [cost(p) for p in candidates]
     best = candidates[int(np.argmin(costs))]
@@ -360,13 +387,15 @@ class BaseCtxModel:
 
     n_symbols = 4
 
-    def __init__(self, params: BaseParams, flat: np.ndarray) -> None:
+    def __init__(self, params: BaseParams, flat: np.ndarray,
+                 tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+        """``tables``: zeroed (order-4, order-k_mid, hashed) count tables to use, else new ones."""
         self.p = params
         self.flat = flat
         self.betas = np.array(params.betas, dtype=np.int64)
         bits = params.hash_bits
-        self.tables = (np.zeros((4 ** K_LOW, 4), np.uint16), np.zeros((4 ** params.k_mid, 4), np.uint16),
-                       np.zeros((1 << bits, 5), np.uint16))
+        self.tables = tables or (np.zeros((4 ** K_LOW, 4), np.uint16), np.zeros((4 ** params.k_mid, 4), np.uint16),
+                                 np.zeros((1 << bits, 5), np.uint16))
         self.mixw = np.full(4 * N_CONF, MIX_INIT, dtype=np.int64)
         self.tolw = np.full(TOL_CONTEXTS, TOL_INIT, dtype=np.int64)
         self.buffers: tuple[np.ndarray, np.ndarray] | None = None   # encode_steps only
@@ -413,9 +442,10 @@ class BaseCtxModel:
                   *self.tables)
 
 
-def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams, segment: int = SEGMENT) -> bytes:
+def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams, segment: int = SEGMENT,
+                  tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> bytes:
     enc = StepEncoder()
-    run(BaseCtxModel(params, bases), make_rows(lengths, segment), bases, enc, None)
+    run(BaseCtxModel(params, bases, tables), make_rows(lengths, segment), bases, enc, None)
     return enc.finish()
 
 
