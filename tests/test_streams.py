@@ -118,11 +118,12 @@ def test_lzma_is_tried_on_accurate_long_reads_after_the_check_and_never_on_noisy
     short = bases.encode_bases(codes, np.full(600, 100, np.int64), np.zeros(600, np.uint8), 5, errors=0.1)
     assert short[1] == CodecId.BASE_CTX and calls == [60000]   # short reads: a block this small is tried
     # accurate long reads in a block larger than twice the sample: the first reads decide
-    monkeypatch.setattr(bases, "LZMA_SAMPLE", 8000)   # the first 3 reads
+    monkeypatch.setattr(bases, "LZMA_SAMPLE", 8000)   # the first batch: 16 reads of 500
     unique = rng.integers(0, 4, 60000).astype(np.uint8)   # no repeats: lzma cannot come close
+    lens500 = np.full(120, 500, np.int64)
     for block, expect in ((codes, [60000]), (unique, [])):
         calls.clear()
-        bases.encode_bases(block, lens, mate, 5, errors=0.001)
+        bases.encode_bases(block, lens500, np.zeros(120, np.uint8), 5, errors=0.001)
         assert calls == expect
 
 
@@ -141,7 +142,30 @@ def test_trial_encodes_on_shared_tables_cost_what_fresh_tables_do():
         assert bases_ctx._encode_words(codes, lens, p, bases_ctx.TRIAL_SEGMENT, scratch.zeroed(p)) == fresh
 
 
-def test_lzma_check_on_short_reads_compares_both_coders_on_the_same_first_reads(monkeypatch):
+def _ctx_checkpoints(codes: np.ndarray, lens: np.ndarray) -> list[tuple[int, float]]:
+    checkpoints: list[tuple[int, float]] = []
+    bases_ctx.encode_bases(codes, lens, None, 5, bases_ctx.choose_params(codes, lens, 5), checkpoints)
+    return checkpoints
+
+
+def test_checkpoints_give_the_context_models_cost_of_each_prefix():
+    """After each batch of the full encode: (bases so far, bytes so far), equal to what an
+    encode of that prefix alone writes (the first batches are coded the same way)."""
+    rng = np.random.default_rng(7)
+    lens = rng.integers(50, 300, 400).astype(np.int64)
+    codes = rng.integers(0, 4, int(lens.sum())).astype(np.uint8)
+    checkpoints = _ctx_checkpoints(codes, lens)
+    ends = np.cumsum(lens)
+    assert [n for n, _ in checkpoints] == sorted({n for n, _ in checkpoints}) and checkpoints[-1][0] == ends[-1]
+    params = bases_ctx.choose_params(codes, lens, 5)
+    for n, size in checkpoints:
+        n_reads = int(np.searchsorted(ends, n)) + 1
+        assert ends[n_reads - 1] == n   # a checkpoint ends on a read boundary
+        alone = len(bases_ctx._encode_words(codes[:n], lens[:n_reads], params))
+        assert size <= alone <= size + 8
+
+
+def test_lzma_check_compares_both_coders_on_the_same_first_reads(monkeypatch):
     """The full lzma run is tried only where lzma comes close to the context model on the
     block's first reads: repeated reads yes, random ones no (lzma cannot code them in 2 bits)."""
     rng = np.random.default_rng(5)
@@ -150,11 +174,10 @@ def test_lzma_check_on_short_reads_compares_both_coders_on_the_same_first_reads(
     random_codes = rng.integers(0, 4, 80000).astype(np.uint8)
     repeated = np.tile(rng.integers(0, 4, 100).astype(np.uint8), 800)
     for codes, expect in ((random_codes, False), (repeated, True)):
-        params = bases_ctx.choose_params(codes, lens, 5)
-        data = codes.tobytes()
-        assert bases._lzma_may_win(data, codes, lens, params) is expect
+        assert bases._lzma_may_win(codes.tobytes(), _ctx_checkpoints(codes, lens)) is expect
     monkeypatch.setattr(bases, "LZMA_SAMPLE", 50000)   # the sample is over half the block: always tried
-    assert bases._lzma_may_win(random_codes.tobytes(), random_codes, lens, params)
+    assert bases._lzma_may_win(random_codes.tobytes(), _ctx_checkpoints(random_codes, lens))
+    assert not bases._lzma_may_win(b"", [])
 
 
 def test_long_read_qualities_keep_the_lstm_only_where_it_pays():

@@ -39,6 +39,10 @@ class StepEncoder:
             return
         self._enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), _CATEGORICAL, _as_table(freqs))
 
+    def num_bytes(self) -> float:
+        """Size of what is coded so far, pending coder state included (for the encoder's choices)."""
+        return self._enc.num_bits() / 8
+
     def finish(self) -> bytes:
         """Return the compressed words as little-endian bytes."""
         words = self._enc.get_compressed()

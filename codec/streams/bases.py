@@ -9,6 +9,8 @@ Positions in the exception mask are not coded here.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import FormatError
@@ -16,11 +18,10 @@ from ..varint import Reader
 from . import bases_ctx
 from .general import lzma_if_smaller, pack_best, unpack
 from .ids import CodecId
-from .stepcoding import leading_reads
 
 LONG_READ_MEAN = 500     # mean read length of a long-read block ...
 NOISY_ERROR_RATE = 0.01  # ... whose qualities promise more errors than this: lzma never tried (level < 7)
-LZMA_SAMPLE = 1 << 20    # bases of the first reads that both coders code first ...
+LZMA_SAMPLE = 1 << 20    # about this many first bases (a batch boundary of the model) are compared ...
 LZMA_MARGIN = 1.05       # ... and the full lzma run is tried when lzma is below this times the model there
 
 
@@ -46,31 +47,37 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
     says 1.09 x the context model there, so the check now skips it), while the 16S
     amplicons (0.96) and HG002 (1.01) still take lzma."""
     params = bases_ctx.choose_params(codes, lengths, level)
-    payload = bases_ctx.encode_bases(codes, lengths, mate, level, params)
+    checkpoints: list[tuple[int, float]] = []
+    payload = bases_ctx.encode_bases(codes, lengths, mate, level, params, checkpoints)
     best = (payload, CodecId.BASE_CTX)
     long_reads = bool(len(lengths)) and int(lengths.sum()) >= LONG_READ_MEAN * len(lengths)
     noisy_long = long_reads and errors > NOISY_ERROR_RATE
     if level >= 7 or (level >= 2 and not noisy_long):
         data = np.where(codes > 3, 0, codes).astype(np.uint8).tobytes()
-        if level >= 7 or _lzma_may_win(data, codes, lengths, params):
+        if level >= 7 or _lzma_may_win(data, checkpoints):
             packed = lzma_if_smaller(data, len(payload))
             if packed is not None:
                 best = (packed, CodecId.LZMA)
     return bytes([best[1]]) + best[0], best[1]
 
 
-def _lzma_may_win(data: bytes, codes: np.ndarray, lengths: np.ndarray, params: bases_ctx.BaseParams) -> bool:
+def _lzma_may_win(data: bytes, checkpoints: list[tuple[int, float]]) -> bool:
     """Whether lzma comes within LZMA_MARGIN of the context model on the block's first reads.
 
-    Both coders are measured on the same bases: a paired block starts with read 1,
-    whose bases are cleaner than read 2's, and scaling lzma's size on them to the whole
-    block (as this check once did) ran the full lzma for nothing on the SARS-CoV-2
-    MiSeq, CRISPR and velvet pairs (1.4-2.6 s of CPU each, on compression's critical path)."""
-    n_reads, n = leading_reads(lengths, LZMA_SAMPLE)
+    ``checkpoints`` are the context model's ``(bases, bytes)`` after each batch of its
+    full encode (:func:`bases_ctx.encode_bases`); lzma codes the prefix of the checkpoint
+    nearest LZMA_SAMPLE bases, so both coders are measured on the same bases and the
+    context model's side costs nothing (it once re-coded the sample: ~0.3 s per block).
+    Same bases matter: a paired block starts with read 1, whose bases are cleaner than
+    read 2's, and scaling lzma's size on them to the whole block (as this check once did)
+    ran the full lzma for nothing on the SARS-CoV-2 MiSeq, CRISPR and velvet pairs
+    (1.4-2.6 s of CPU each, on compression's critical path)."""
+    if not checkpoints:
+        return False   # nothing was coded
+    n, ctx_bytes = min(checkpoints, key=lambda c: abs(math.log(max(c[0], 1) / LZMA_SAMPLE)))
     if 2 * n >= len(data):
-        return True   # a small block: the check (both coders on half of it) costs as much as the full run
-    lz = len(pack_best(data[:n], (CodecId.LZMA,)))
-    return lz < LZMA_MARGIN * bases_ctx.coded_size(codes[:n], lengths[:n_reads], params)
+        return True   # a small block: the check (lzma on half of it) costs as much as the full run
+    return len(pack_best(data[:n], (CodecId.LZMA,))) < LZMA_MARGIN * ctx_bytes
 
 
 def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptions: np.ndarray) -> np.ndarray:

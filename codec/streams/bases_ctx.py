@@ -443,24 +443,28 @@ class BaseCtxModel:
 
 
 def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams, segment: int = SEGMENT,
-                  tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> bytes:
+                  tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                  checkpoints: list[tuple[int, float]] | None = None) -> bytes:
     enc = StepEncoder()
-    run(BaseCtxModel(params, bases, tables), make_rows(lengths, segment), bases, enc, None)
+    rows = make_rows(lengths, segment)
+    after_batch = None
+    if checkpoints is not None:
+        def after_batch(hi: int) -> None:
+            checkpoints.append((int(rows.starts[hi - 1] + rows.lens[hi - 1]), enc.num_bytes()))
+    run(BaseCtxModel(params, bases, tables), rows, bases, enc, None, after_batch)
     return enc.finish()
 
 
-def coded_size(bases: np.ndarray, lengths: np.ndarray, params: BaseParams) -> int:
-    """Bytes of range-coded words :func:`encode_bases` writes for these reads with ``params``."""
-    return len(_encode_words(bases, lengths, params, SEGMENT))
-
-
 def encode_bases(bases: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level: int = 5,
-                 params: BaseParams | None = None) -> bytes:
+                 params: BaseParams | None = None, checkpoints: list[tuple[int, float]] | None = None) -> bytes:
     """Range-code base codes 0..3; positions holding 4 are skipped (exceptions).
-    ``params``: as :func:`choose_params` picks them for ``level`` unless given."""
+    ``params``: as :func:`choose_params` picks them for ``level`` unless given.
+    ``checkpoints``, when given, receives ``(n, bytes)`` after every batch: the first
+    ``n`` codes of ``bases`` are coded in about ``bytes`` (a prefix cost for the caller's
+    choices, read off this very encode)."""
     params = params or choose_params(bases, lengths, level)
     header = bytes([VERSION]) + params.to_bytes() + encode_uvarint(SEGMENT)
-    return header + _encode_words(bases, lengths, params, SEGMENT)
+    return header + _encode_words(bases, lengths, params, SEGMENT, checkpoints=checkpoints)
 
 
 def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptions: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ batches, from rows both sides already know.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -133,8 +134,11 @@ def _step_loop(model: StepModel, starts: np.ndarray, active: np.ndarray, flat: n
 
 
 def run(model: StepModel, rows: Rows, flat: np.ndarray, encoder: StepEncoder | None,
-        decoder: StepDecoder | None) -> np.ndarray:
-    """Code (encoder given) or decode (decoder given) every row of ``flat`` in place."""
+        decoder: StepDecoder | None, after_batch: Callable[[int], None] | None = None) -> np.ndarray:
+    """Code (encoder given) or decode (decoder given) every row of ``flat`` in place.
+
+    ``after_batch(hi)`` is called once rows ``0..hi-1`` are coded (rows are a prefix of
+    ``flat`` in order, so that is ``flat[:rows.starts[hi-1] + rows.lens[hi-1]]``)."""
     for lo, hi in batch_bounds(rows):
         ids = _batch_order(rows, lo, hi)
         starts, lens = rows.starts[ids], rows.lens[ids]
@@ -145,4 +149,6 @@ def run(model: StepModel, rows: Rows, flat: np.ndarray, encoder: StepEncoder | N
         else:
             _step_loop(model, starts, active, flat, encoder, decoder)
         model.end_batch()
+        if after_batch is not None:
+            after_batch(hi)
     return flat
