@@ -26,6 +26,8 @@ def _import_arraymath_without_blas_probe() -> None:
     sys.modules["scipy"] = None  # type: ignore[assignment]  # makes `import scipy...` fail at once
     try:
         import numba.np.arraymath  # noqa: F401
+    except ImportError:
+        pass   # a numba that cannot start without scipy: numba imports it as usual later (slower, same kernels)
     finally:
         if sys.modules.get("scipy", 0) is None:
             del sys.modules["scipy"]
