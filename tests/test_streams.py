@@ -97,7 +97,7 @@ def test_bases_wrapper_round_trip(level):
     assert np.array_equal(bases.decode_bases(payload, lens, mate, codes == 4), codes)
 
 
-def test_lzma_is_tried_on_accurate_long_reads_after_the_check_and_never_on_noisy_ones(monkeypatch):
+def test_lzma_runs_in_full_on_accurate_long_reads_and_never_on_noisy_ones(monkeypatch):
     # 30 copies of one 2 kb "locus": exact repeats that LZ77 codes far below the k-mer model's first pass
     rng = np.random.default_rng(3)
     locus = rng.integers(0, 4, 2000).astype(np.uint8)
@@ -108,7 +108,8 @@ def test_lzma_is_tried_on_accurate_long_reads_after_the_check_and_never_on_noisy
     hifi, codec = bases.encode_bases(codes, lens, mate, 5, errors=0.001)
     assert codec == CodecId.LZMA and np.array_equal(bases.decode_bases(hifi, lens, mate, codes == 4), codes)
     calls = []
-    monkeypatch.setattr(bases, "lzma_if_smaller", lambda data, current: calls.append(len(data)))
+    # a stand-in that records the full runs and always loses to the context model
+    monkeypatch.setattr(bases, "_full_lzma", lambda data: calls.append(len(data)) or bytes(2 * len(data)))
     for errors, level, expect in ((0.001, 5, [60000]), (0.1, 5, []), (0.1, 7, [60000])):
         calls.clear()
         noisy, codec = bases.encode_bases(codes, lens, mate, level, errors=errors)
@@ -117,14 +118,15 @@ def test_lzma_is_tried_on_accurate_long_reads_after_the_check_and_never_on_noisy
     calls.clear()
     short = bases.encode_bases(codes, np.full(600, 100, np.int64), np.zeros(600, np.uint8), 5, errors=0.1)
     assert short[1] == CodecId.BASE_CTX and calls == [60000]   # short reads: a block this small is tried
-    # accurate long reads in a block larger than twice the sample: the first reads decide
+    # accurate long reads run it without the check, even where the first reads say it loses
     monkeypatch.setattr(bases, "LZMA_SAMPLE", 8000)   # the first batch: 16 reads of 500
     unique = rng.integers(0, 4, 60000).astype(np.uint8)   # no repeats: lzma cannot come close
-    lens500 = np.full(120, 500, np.int64)
-    for block, expect in ((codes, [60000]), (unique, [])):
-        calls.clear()
-        bases.encode_bases(block, lens500, np.zeros(120, np.uint8), 5, errors=0.001)
-        assert calls == expect
+    calls.clear()
+    bases.encode_bases(unique, np.full(120, 500, np.int64), np.zeros(120, np.uint8), 5, errors=0.001)
+    assert calls == [60000]
+    calls.clear()   # the same bases as short reads: the check on the first batch skips the full run
+    bases.encode_bases(unique, np.full(600, 100, np.int64), np.zeros(600, np.uint8), 5, errors=0.001)
+    assert calls == []
 
 
 def test_trial_encodes_on_shared_tables_cost_what_fresh_tables_do():

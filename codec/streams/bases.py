@@ -10,13 +10,14 @@ Positions in the exception mask are not coded here.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..errors import FormatError
 from ..varint import Reader
 from . import bases_ctx
-from .general import lzma_if_smaller, pack_best, unpack
+from .general import pack_best, unpack
 from .ids import CodecId
 
 LONG_READ_MEAN = 500     # mean read length of a long-read block ...
@@ -39,28 +40,40 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
     LZ77 gains from long exact repeats; with an error rate ``e`` exact matches run
     about ``1/e`` bases. On noisy long reads (nanopore, e > 1 %) matches are shorter
     than the context model's longest order, so below level 7 lzma is not tried at all.
-    Other blocks first need lzma to come close to the context model on their first
-    reads (:func:`_lzma_may_win`); level 7 and above always run it in full.
+    On accurate long reads (HiFi), and at level 7 and above, the full lzma always runs,
+    on a thread beside the context model. Short reads first need lzma to come close to
+    the context model on their first reads (:func:`_lzma_may_win`).
 
-    Accurate long reads (HiFi) once ran the full lzma unconditionally. On the E. coli
-    HiFi file that was 4.3 s of CPU to save 0.2 % of the base stream; the check now
-    skips it there (the first MiB says 1.09 x the context model), at a cost on the
-    decoder's side: the context model's base decode (~2 s) runs before the quality
-    LSTM, which reads the bases, where lzma's took 0.05 s. The 16S amplicons (0.96)
-    and HG002 (1.01) still take lzma."""
-    params = bases_ctx.choose_params(codes, lengths, level)
-    checkpoints: list[tuple[int, float]] = []
-    payload = bases_ctx.encode_bases(codes, lengths, mate, level, params, checkpoints)
-    best = (payload, CodecId.BASE_CTX)
+    HiFi skips that check because it mispredicts there and the cost of a wrong skip
+    falls on the decoder. LZ77's advantage grows with the block (E. coli HiFi: lzma
+    1.09 x the context model on the first MiB, 1.04 on two, 0.998 on the whole), and
+    the quality LSTM reads the bases, so a context-model base decode (~2 s there)
+    runs before it where lzma's takes 0.05 s: skipping lzma on E. coli made
+    compression 1.7 s faster and decompression 2 s slower, for a 0.2 % larger stream."""
     long_reads = bool(len(lengths)) and int(lengths.sum()) >= LONG_READ_MEAN * len(lengths)
     noisy_long = long_reads and errors > NOISY_ERROR_RATE
-    if level >= 7 or (level >= 2 and not noisy_long):
-        data = np.where(codes > 3, 0, codes).astype(np.uint8).tobytes()
-        if level >= 7 or _lzma_may_win(data, checkpoints):
-            packed = lzma_if_smaller(data, len(payload))
-            if packed is not None:
-                best = (packed, CodecId.LZMA)
-    return bytes([best[1]]) + best[0], best[1]
+    lzma_allowed = level >= 7 or (level >= 2 and not noisy_long)
+    data = np.where(codes > 3, 0, codes).astype(np.uint8).tobytes() if lzma_allowed else b""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # lzma releases the GIL and the context model's kernels do too: the two overlap
+        eager = pool.submit(_full_lzma, data) if data and (level >= 7 or long_reads) else None
+        params = bases_ctx.choose_params(codes, lengths, level)
+        checkpoints: list[tuple[int, float]] = []
+        payload = bases_ctx.encode_bases(codes, lengths, mate, level, params, checkpoints)
+        if eager is not None:
+            packed = eager.result()
+        elif data and _lzma_may_win(data, checkpoints):
+            packed = _full_lzma(data)
+        else:
+            packed = None
+    if packed is not None and len(packed) < len(payload):
+        return bytes([CodecId.LZMA]) + packed, CodecId.LZMA
+    return bytes([CodecId.BASE_CTX]) + payload, CodecId.BASE_CTX
+
+
+def _full_lzma(data: bytes) -> bytes:
+    """The whole block's bases through lzma (the slow run the check guards)."""
+    return pack_best(data, (CodecId.LZMA,))
 
 
 def _lzma_may_win(data: bytes, checkpoints: list[tuple[int, float]]) -> bool:

@@ -65,15 +65,3 @@ def unpack(payload: bytes, limit: int = 1 << 34) -> bytes:
     if not dec.eof:
         raise FormatError("compressed stream is truncated or larger than expected")
     return out
-
-
-def lzma_if_smaller(data: bytes, current: int) -> bytes | None:
-    """``pack_best(data, (LZMA,))`` when it is smaller than ``current`` bytes, else None.
-
-    Long exact repeats (overlapping HiFi reads, amplicons, repertoires) are where
-    LZ77 beats context models; callers decide first whether the slow full run is
-    worth trying (:func:`codec.streams.bases.encode_bases`)."""
-    if not data:
-        return None
-    packed = pack_best(data, (CodecId.LZMA,))
-    return packed if len(packed) < current else None
