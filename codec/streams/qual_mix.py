@@ -80,8 +80,8 @@ from ..model.intexact import IntPredictor
 from ..model.quantize import quantize
 from ..varint import Reader, blob, encode_uvarint
 from . import qual_ctx
-from .qual_mixers import (MAX_POS, N_MIX_POS, N_MIX_Q, W_ONE, BucketMixer, PositionMixer,  # noqa: F401
-                          mix_tables, mix_update)
+from .qual_mixers import (MAX_POS, N_BUCKETS, N_MIX_POS, N_MIX_Q, W_ONE, BucketMixer,  # noqa: F401
+                          PositionMixer, mix_tables, mix_update)
 from .qual_lstm import (_check_inputs, _rows, _seg_len, _single_thread, check_encode_inputs, checked_symbols,
                         fit_model, read_crc_and_words, read_fitted_model, read_payload_head)
 
@@ -133,7 +133,7 @@ def _chunks(nrows: int, chunk: int) -> list[tuple[int, int]]:
 
 
 def _n_mix(k: int) -> int:
-    return N_MIX_POS * 2 * N_MIX_Q
+    return N_BUCKETS
 
 
 def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, chunk: int,

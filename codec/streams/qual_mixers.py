@@ -25,11 +25,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import nb
-from .tables import W_ONE, step_weight
+from .tables import SCALE, W_ONE, step_weight
 
 N_MIX_POS = 16
 N_MIX_Q = 4
-SCALE = 1 << 20
+N_BUCKETS = N_MIX_POS * 2 * N_MIX_Q   # BucketMixer contexts: position bucket x mate x q1 bucket
 MAX_POS = 1024          # PositionMixer: longest read (exact positions 0..MAX_POS-1)
 W2_0 = 255              # initial weight of the first stage against the counts, in 1/256
 LR2_SHIFT = 7           # learning rate of the second stage, 2**-LR2_SHIFT
@@ -127,7 +127,7 @@ class BucketMixer:
 
     def __init__(self, k: int, rows: int, w0: int, lr_shift: int, pshift: int) -> None:
         self.k, self.lr_shift, self.pshift = k, lr_shift, pshift
-        self.w = np.full(N_MIX_POS * 2 * N_MIX_Q, w0 << 8, dtype=np.int64)
+        self.w = np.full(N_BUCKETS, w0 << 8, dtype=np.int64)
         self.mctx = np.empty(rows, dtype=np.int64)
         self.out = np.empty((rows, k), dtype=np.float64)
 
