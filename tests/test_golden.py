@@ -19,7 +19,8 @@ from codec import FORMAT_MAJOR, CodecConfig, compress, decompress
 
 GOLDEN_ROOT = Path(__file__).parent / "golden"
 SOURCES = ["simple.fastq", "crlf_no_final_newline.fastq", "plus_repeats.fastq", "n_rich.fastq",
-           "lowercase.fastq", "var_length.fastq", "mixed_eol.fastq", "all_quals.fastq", "chipseq_300.fastq"]
+           "lowercase.fastq", "var_length.fastq", "mixed_eol.fastq", "all_quals.fastq", "chipseq_300.fastq",
+           "hifi_16s_20.fastq"]  # the last: 20 PacBio HiFi 16S reads, bases coded LZMA_TURNED at level 5
 
 
 def _sha(data: bytes) -> str:

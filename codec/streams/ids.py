@@ -40,3 +40,4 @@ class CodecId(IntEnum):
     EXC_CTX = 10     # exception list coded with small adaptive models
     BZ2 = 11         # bzip2 (raw stream bytes)
     QUAL_MIX = 12    # integer-exact LSTM mixed step by step with the QUAL_CTX context model
+    LZMA_TURNED = 13  # bases: lzma over the codes with flagged reads reverse-complemented (orientation.py)
