@@ -73,7 +73,7 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
                                                                       checkpoints)
         if eager is not None:
             lz: tuple[bytes, CodecId] | None = eager.result()
-        elif flat is not None and _lzma_may_win(flat.tobytes(), checkpoints):
+        elif flat is not None and _lzma_may_win(flat, checkpoints):
             lz = _lzma_candidate(flat, lengths, turned=False)
         else:
             lz = None
@@ -84,11 +84,13 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
 
 def _lzma_candidate(flat: np.ndarray, lengths: np.ndarray, turned: bool) -> tuple[bytes, CodecId]:
     """The whole block's bases (codes 0..3) through lzma, as a BASES payload; ``turned``
-    first reverse-complements the reads :func:`orientation.choose_flips` flags."""
+    first reverse-complements the reads :func:`orientation.choose_flips` flags, in
+    ``flat`` itself (the caller's scratch copy of the codes: no second block-sized copy)."""
     if not turned:
         return bytes([CodecId.LZMA]) + _full_lzma(flat.tobytes()), CodecId.LZMA
     flips = orientation.choose_flips(flat, lengths)
-    body = _full_lzma(orientation.turn_reads(flat, lengths, flips).tobytes())
+    orientation.turn_in_place(flat, lengths, flips)
+    body = _full_lzma(flat.tobytes())
     flags = blob(pack_best(np.packbits(flips).tobytes()))
     return bytes([CodecId.LZMA_TURNED]) + flags + body, CodecId.LZMA_TURNED
 
@@ -98,7 +100,7 @@ def _full_lzma(data: bytes) -> bytes:
     return pack_best(data, (CodecId.LZMA,))
 
 
-def _lzma_may_win(data: bytes, checkpoints: list[tuple[int, float]]) -> bool:
+def _lzma_may_win(data: bytes | np.ndarray, checkpoints: list[tuple[int, float]]) -> bool:
     """Whether lzma comes within LZMA_MARGIN of the context model on the block's first reads.
 
     ``checkpoints`` are the context model's ``(bases, bytes)`` after each batch of its
@@ -114,7 +116,7 @@ def _lzma_may_win(data: bytes, checkpoints: list[tuple[int, float]]) -> bool:
     n, ctx_bytes = min(checkpoints, key=lambda c: abs(math.log(max(c[0], 1) / LZMA_SAMPLE)))
     if 2 * n >= len(data):
         return True   # a small block: the check (lzma on half of it) costs as much as the full run
-    return len(pack_best(data[:n], (CodecId.LZMA,))) < LZMA_MARGIN * ctx_bytes
+    return len(pack_best(bytes(data[:n]), (CodecId.LZMA,))) < LZMA_MARGIN * ctx_bytes   # the prefix only
 
 
 def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptions: np.ndarray) -> np.ndarray:
@@ -131,7 +133,7 @@ def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptio
     if len(codes) != total or (codes > 3).any():
         raise FormatError("lzma base stream has the wrong size or symbols")
     if flips is not None:
-        codes = orientation.turn_reads(codes, lengths, flips)
+        orientation.turn_in_place(codes, lengths, flips)
     codes[exceptions] = 4
     return codes
 

@@ -97,10 +97,14 @@ def _orient(codes, offsets, k, sample_shift, table_bits):
     return flips
 
 
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    """Start of every read and the end of the last (``n_reads + 1`` int64 values)."""
+    return np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))]).astype(np.int64)
+
+
 def choose_flips(codes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """One flag per read (uint8, 1 = store reverse-complemented), chosen greedily in read order."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    offsets = _offsets(lengths)
     sampled = int(offsets[-1]) >> SAMPLE_SHIFT
     table_bits = max(10, min(24, (2 * sampled + 1).bit_length()))   # <= 2**24 slots: 151 MB at most
     return _orient(np.asarray(codes, dtype=np.uint8), offsets, K, SAMPLE_SHIFT, table_bits)
@@ -120,11 +124,16 @@ def _turn(codes, offsets, flips):
                 codes[a] = 3 - codes[a]
 
 
-def turn_reads(codes: np.ndarray, lengths: np.ndarray, flips: np.ndarray) -> np.ndarray:
-    """A copy of ``codes`` (0..3) with every flagged read reverse-complemented.
+def turn_in_place(codes: np.ndarray, lengths: np.ndarray, flips: np.ndarray) -> None:
+    """Reverse-complement every flagged read of ``codes`` (uint8, 0..3) where it lies.
 
-    Its own inverse: the decoder turns the same reads back."""
+    Its own inverse: the decoder turns the same reads back. In place, because both
+    callers own a fresh block-sized array (a HiFi block is tens of MB)."""
+    _turn(codes, _offsets(lengths), np.asarray(flips, dtype=np.uint8))
+
+
+def turn_reads(codes: np.ndarray, lengths: np.ndarray, flips: np.ndarray) -> np.ndarray:
+    """A copy of ``codes`` (0..3) with every flagged read reverse-complemented."""
     out = np.array(codes, dtype=np.uint8, copy=True)
-    offsets = np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))]).astype(np.int64)
-    _turn(out, offsets, np.asarray(flips, dtype=np.uint8))
+    turn_in_place(out, lengths, flips)
     return out
