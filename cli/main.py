@@ -242,10 +242,11 @@ def info(archive, as_json):
                f"{report['reads']} reads, {report['bases']} bases, {report['blocks']} block(s)")
     click.echo(f"archive {report['archive_bytes']} bytes, original {report['raw_bytes']} bytes, "
                f"ratio {report['ratio']:.3f}, {report['bits_per_base']:.3f} bits/base")
-    click.echo(f"{'stream':<12}{'model':<14}{'bytes':>12}{'symbols':>14}{'bits/sym':>10}")
+    width = max([14] + [len(row["model"]) + 2 for row in report["detail"]])
+    click.echo(f"{'stream':<12}{'model':<{width}}{'bytes':>12}{'symbols':>14}{'bits/sym':>10}")
     for row in report["detail"]:
         bps = f"{row['bits_per_symbol']:.3f}" if row["symbols"] else "-"
-        click.echo(f"{row['stream']:<12}{row['model']:<14}{row['bytes']:>12}{row['symbols']:>14}{bps:>10}")
+        click.echo(f"{row['stream']:<12}{row['model']:<{width}}{row['bytes']:>12}{row['symbols']:>14}{bps:>10}")
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from . import container
 from .api import _blocks
 from .pipeline import MODE_VERBATIM, _read_streams, read_block_header
 from .streams import lengths as lengths_stream
+from .streams import qualities as qualities_stream
 from .streams.ids import CodecId, StreamId
 from .varint import Reader
 
@@ -21,6 +22,16 @@ def _codec_name(sid: int, codec: int) -> str:
         return CodecId(codec).name.lower()
     except ValueError:
         return f"codec{codec}"
+
+
+def _model_name(sid: int, codec: int, payload: bytes) -> str:
+    """The codec's name, and for qualities coded with a shipped LSTM, which weight file."""
+    name = _codec_name(sid, codec)
+    if sid == StreamId.QUALITIES and codec == CodecId.QUAL_MIX:
+        shipped = qualities_stream.shipped_model(payload)
+        if shipped:
+            name += f"+{shipped}"
+    return name
 
 
 def archive_info(path: str) -> dict:
@@ -49,8 +60,8 @@ def archive_info(path: str) -> dict:
             streams = _read_streams(r)
             for sid, (codec, n_sym, payload) in streams.items():
                 name = StreamId(sid).name.lower() if sid in StreamId._value2member_map_ else f"stream{sid}"
-                row = detail.setdefault((name, _codec_name(sid, codec)),
-                                        {"stream": name, "model": _codec_name(sid, codec), "bytes": 0, "symbols": 0})
+                model = _model_name(sid, codec, payload)
+                row = detail.setdefault((name, model), {"stream": name, "model": model, "bytes": 0, "symbols": 0})
                 row["bytes"] += len(payload)
                 row["symbols"] += n_sym
                 key = SUMMARY_KEY.get(StreamId(sid), "other") if sid in StreamId._value2member_map_ else "other"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from codec import FORMAT_MAJOR, CodecConfig, compress, decompress
 GOLDEN_ROOT = Path(__file__).parent / "golden"
 SOURCES = ["simple.fastq", "crlf_no_final_newline.fastq", "plus_repeats.fastq", "n_rich.fastq",
            "lowercase.fastq", "var_length.fastq", "mixed_eol.fastq", "all_quals.fastq", "chipseq_300.fastq",
-           "hifi_16s_20.fastq"]  # the last: 20 PacBio HiFi 16S reads, bases coded LZMA_TURNED at level 5
+           "hifi_16s_20.fastq"]  # 20 PacBio HiFi 16S reads: LZMA_TURNED bases (v5+), long_v2 qualities (v6+)
 
 
 def _sha(data: bytes) -> str:
@@ -73,3 +74,21 @@ def test_info_reports_the_archive_format():
     for version in MANIFESTS:
         path = next((GOLDEN_ROOT / version).glob("*.L5.seqlm"))
         assert archive_info(str(path))["format_version"].split(".")[0] == version[1:]
+
+
+def test_info_names_the_shipped_quality_model():
+    """An archive keeps naming the weight file it was coded with, superseded or current."""
+    from codec.inspect import archive_info
+
+    from .conftest import DATA
+
+    def quality_models(path) -> set[str]:
+        return {row["model"] for row in archive_info(str(path))["detail"] if row["stream"] == "qualities"}
+
+    assert quality_models(GOLDEN_ROOT / "v5" / "chipseq_300.fastq.L5.seqlm") == {"qual_mix+illumina40"}
+    archive = compress((DATA / "chipseq_300.fastq").read_bytes(), CodecConfig(level=5))
+    with tempfile.NamedTemporaryFile(suffix=".seqlm") as fh:
+        fh.write(archive)
+        fh.flush()
+        assert quality_models(fh.name) == {"qual_mix+illumina40_v2"}
+    assert quality_models(GOLDEN_ROOT / "v5" / "chipseq_300.fastq.L1.seqlm") == {"qual_ctx"}

@@ -90,10 +90,17 @@ def test_default_kind_and_phred_rules() -> None:
     import numpy as np
 
     from codec.model import defaults
+    assert defaults.family_for(np.frombuffer(b"#,:F", np.uint8), np.array([150])) == "binned"
+    assert defaults.family_for(np.arange(35, 74, dtype=np.uint8), np.array([72])) == "illumina40"
+    assert defaults.family_for(np.arange(35, 67, dtype=np.uint8), np.array([5000])) == "long"
+    assert defaults.family_for(np.arange(33, 127, dtype=np.uint8), np.array([100])) == "long"
+    # new archives use each family's current file; superseded files stay in the registry
+    assert defaults.kind_for(np.arange(35, 74, dtype=np.uint8), np.array([72])) == "illumina40_v2"
+    assert defaults.kind_for(np.arange(35, 67, dtype=np.uint8), np.array([5000])) == "long_v2"
     assert defaults.kind_for(np.frombuffer(b"#,:F", np.uint8), np.array([150])) == "binned"
-    assert defaults.kind_for(np.arange(35, 74, dtype=np.uint8), np.array([72])) == "illumina40"
-    assert defaults.kind_for(np.arange(35, 67, dtype=np.uint8), np.array([5000])) == "long"
-    assert defaults.kind_for(np.arange(33, 127, dtype=np.uint8), np.array([100])) == "long"
+    assert set(defaults.CURRENT.values()) <= set(defaults.KINDS)
+    assert {defaults.family_of(kind) for kind in defaults.KINDS} == set(defaults.CURRENT)
+    assert defaults.KINDS[:3] == ("binned", "illumina40", "long")  # archive ids 0-2 never move
     a = np.frombuffer(b"BCh", np.uint8)
     assert defaults.phred_offset(a) == 64 and list(defaults.phred_map(a, 64)) == [2, 3, 40]
     a = np.frombuffer(b"!#I~", np.uint8)

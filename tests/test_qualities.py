@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from codec import CodecConfig, compress, decompress
 from codec.errors import FormatError
+from codec.model import defaults
 from codec.streams import qual_ctx, qual_lstm, qual_mix, qual_mixers, qualities
 from codec.streams.ids import CodecId
 from codec.varint import blob
@@ -298,14 +299,13 @@ def _real_block(n_reads: int = 400):
 
 def test_default_mix_roundtrip_threads_and_mismatch(monkeypatch) -> None:
     from codec.errors import ModelMismatchError
-    from codec.model import defaults
     raw, lengths, bases = _real_block()
     alphabet = np.unique(raw)
     quals = np.searchsorted(alphabet, raw).astype(np.uint8)
     mate = np.zeros(len(lengths), np.uint8)
     k = len(alphabet)
     dm = qual_mix.default_mapping(alphabet, lengths)
-    assert dm[0] == "illumina40"
+    assert dm[0] == "illumina40_v2"
     with threadpool_limits(limits=1, user_api="blas"):
         one, est = qual_mix.encode_with_estimate(quals, lengths, bases, mate, k, 5, default=dm)
     with threadpool_limits(limits=2, user_api="blas"):
@@ -321,7 +321,7 @@ def test_default_mix_roundtrip_threads_and_mismatch(monkeypatch) -> None:
         qual_mix.decode_qualities(one, lengths, bases, mate, k)
     monkeypatch.setattr(defaults, "weight_bytes", good)
     kid_at = 15  # u8 version, mode, uvarint K, seg (2 bytes), chunk (2), u8 shift, betas (5), lr, w0
-    assert one[kid_at] == defaults.kind_id("illumina40")
+    assert one[kid_at] == defaults.kind_id("illumina40_v2")
     with pytest.raises(FormatError):  # unknown kind id in the payload
         qual_mix.decode_qualities(one[:kid_at] + bytes([250]) + one[kid_at + 1:], lengths, bases, mate, k)
 
@@ -337,3 +337,19 @@ def test_level5_wrapper_uses_defaults_and_roundtrips() -> None:
     one = compress(data, CodecConfig(level=5))
     assert compress(data, CodecConfig(level=5, threads=2)) == one
     assert decompress(one) == data
+
+
+def test_long_read_gate_runs_for_the_current_long_model(monkeypatch) -> None:
+    """The level-5 gate applies to every long-read model file, not only the first one's name:
+    on noise the LSTM cannot pay, so the block keeps the context model."""
+    rng = np.random.default_rng(3)
+    lengths = np.full(40, 1500, dtype=np.int64)
+    raw = (33 + rng.integers(0, 60, int(lengths.sum()))).astype(np.uint8)
+    bases = rng.integers(0, 4, int(lengths.sum())).astype(np.uint8)
+    mate = np.zeros(len(lengths), np.uint8)
+    kinds = []
+    real = qualities._lstm_pays
+    monkeypatch.setattr(qualities, "_lstm_pays", lambda *a: kinds.append(a[6][0]) or real(*a))
+    payload, codec = qualities.encode_qualities(raw, lengths, bases, mate, 5)
+    assert kinds == [defaults.CURRENT["long"]] and codec == CodecId.QUAL_CTX
+    assert np.array_equal(qualities.decode_qualities(payload, lengths, bases, mate), raw)

@@ -19,11 +19,15 @@ from ..errors import ModelMismatchError
 from .intexact import IntPredictor
 from .quantize import QuantModel
 
-__all__ = ["KINDS", "PHRED_LEVELS", "kind_for", "phred_map", "phred_offset", "kind_id", "load_default",
-           "weight_bytes"]
+__all__ = ["CURRENT", "KINDS", "PHRED_LEVELS", "family_for", "family_of", "kind_for", "phred_map", "phred_offset",
+           "kind_id", "load_default", "weight_bytes"]
 
 PHRED_LEVELS = 94          # Phred 0..93 (bytes '!'..'~' at offset 33)
-KINDS = ("binned", "illumina40", "long")
+# Every weight file ever shipped, by archive id (append-only: an archive names its model by this
+# index, so an older file stays installed for as long as archives that use it must decode).
+KINDS = ("binned", "illumina40", "long", "illumina40_v2", "long_v2")
+# The model new archives use for each read family (see family_for).
+CURRENT = {"binned": "binned", "illumina40": "illumina40_v2", "long": "long_v2"}
 
 
 def phred_offset(alphabet: np.ndarray) -> int:
@@ -36,8 +40,8 @@ def phred_map(alphabet: np.ndarray, offset: int) -> np.ndarray:
     return np.clip(np.asarray(alphabet, dtype=np.int64) - offset, 0, PHRED_LEVELS - 1)
 
 
-def kind_for(alphabet: np.ndarray, lengths: np.ndarray) -> str:
-    """Default model kind of a block: long reads, then binned (<= 8 values), else Illumina 40-level."""
+def family_for(alphabet: np.ndarray, lengths: np.ndarray) -> str:
+    """Read family of a block: long reads, then binned (<= 8 values), else Illumina 40-level."""
     k = len(alphabet)
     mean = float(np.mean(lengths)) if len(lengths) else 0.0
     if k > 45 or mean > 500:
@@ -47,7 +51,14 @@ def kind_for(alphabet: np.ndarray, lengths: np.ndarray) -> str:
     return "illumina40"
 
 
+def kind_for(alphabet: np.ndarray, lengths: np.ndarray) -> str:
+    """The weight file new archives use for a block: the current model of its family."""
+    return CURRENT[family_for(alphabet, lengths)]
 
+
+def family_of(kind: str) -> str:
+    """Read family a weight file was trained for (``illumina40_v2`` -> ``illumina40``)."""
+    return kind.split("_v")[0]
 
 def kind_id(kind: str) -> int:
     """Archive id of a kind (index in KINDS; append-only)."""

@@ -1,10 +1,12 @@
 """Pretrain the shipped default quality LSTMs (``python -m codec.model.pretrain``).
 
-One small model per read *kind* (see :func:`codec.model.defaults.kind_for`), trained on a deliberate
-subset of the public data in ``../shared/data`` (only ``_R1`` files / single
+One small model per read *family* (see :func:`codec.model.defaults.family_for`), trained on a
+deliberate subset of the public data in ``../shared/data`` (only ``_R1`` files / single
 files, and only their first reads), quantised and written to
 ``codec/weights/<kind>.qlstm`` (``QuantModel.to_bytes()``) together with
-``codec/weights/PROVENANCE.md``.
+``codec/weights/PROVENANCE.md``. A retrained model is a new *kind* (``illumina40_v2``),
+appended to :data:`codec.model.defaults.KINDS`: archives name their model by kind and
+sha256, so a shipped file is never replaced, only superseded in ``defaults.CURRENT``.
 
 The models are alphabet-independent: a block's quality symbol ``s`` (an index
 into the block's sorted quality bytes) enters the model as its Phred value
@@ -34,7 +36,7 @@ import torch
 from .config import PredictorConfig
 from .core import Predictor
 from .features import all_features, qual_vocab, sample_windows, segment_rows, warmup_cosine_lr
-from .defaults import KINDS, PHRED_LEVELS, phred_map, phred_offset
+from .defaults import CURRENT, PHRED_LEVELS, family_of, phred_map, phred_offset
 from .quantize import quantize
 
 HIDDEN = 32
@@ -45,7 +47,7 @@ SEED = 20240601
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
-# (file, first N reads) per kind: R1 / single files only, their first reads only.
+# (file, first N reads) per read family: R1 / single files only, their first reads only.
 TRAIN: dict[str, list[tuple[str, int]]] = {
     "binned": [("illumina-novaseq-bin4-cheese-metagenome-comm1_R1.fastq.gz", 6000),
                ("illumina-novaseq-bin4-metagenomic-msspe-RR057e_R1.fastq.gz", 6000),
@@ -62,7 +64,10 @@ TRAIN: dict[str, list[tuple[str, int]]] = {
              ("pacbio-hifi-16s-amplicon-m64192.fastq.gz", 500),
              ("pacbio-hifi-ecoli-k12-mg1655.fastq.gz", 200)],
 }
-STEPS = {"binned": 1000, "illumina40": 1100, "long": 250}
+# Adam steps per weight file. The _v2 files are the same recipe trained 8x longer: the v1 models
+# were far from converged (the v2 ones code Illumina 40-level qualities 1-3 % and long-read ones
+# 3-6 % smaller, unseen R2 mates and files included; see PROVENANCE.md).
+STEPS = {"binned": 1000, "illumina40": 1100, "long": 250, "illumina40_v2": 8800, "long_v2": 2000}
 
 _BASE_CODE = np.full(256, 4, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):
@@ -120,7 +125,7 @@ def train_kind(kind: str, data_dir: Path = DATA, steps: int | None = None, seed:
                log=print) -> Predictor:
     """Train the float model of one kind (single torch thread, seeded)."""
     torch.set_num_threads(1)
-    x_all, y_all, rows = _dataset(TRAIN[kind], data_dir)
+    x_all, y_all, rows = _dataset(TRAIN[family_of(kind)], data_dir)
     steps = STEPS[kind] if steps is None else steps
     torch.manual_seed(seed)
     model = Predictor(model_config())
@@ -191,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=WEIGHTS)
-    ap.add_argument("--kinds", nargs="*", default=list(KINDS))
+    ap.add_argument("--kinds", nargs="*", default=list(CURRENT.values()), choices=list(STEPS))
     ap.add_argument("--steps-scale", type=float, default=1.0)
     ap.add_argument("--eval", nargs="*", metavar="FASTQ", help="evaluate the installed defaults on these files")
     args = ap.parse_args(argv)
@@ -232,7 +237,7 @@ def _write_provenance(out: Path, lines, argv) -> None:
         doc.append(f"## `{kind}.qlstm`")
         doc.append("")
         doc.append(f"- sha256 `{digest}`, {size} bytes, {steps} steps, {cpu:.0f} s CPU")
-        for name, n in TRAIN[kind]:
+        for name, n in TRAIN[family_of(kind)]:
             doc.append(f"- `{name}`: first {n} reads")
         doc.append("")
     (out / "PROVENANCE.md").write_text("\n".join(doc))

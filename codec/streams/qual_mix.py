@@ -37,7 +37,8 @@ Payload (little-endian)::
     u32     crc32 of the decoded quality symbols (uint8)
     rest    range-coded words ('<u4'), symbols in chunk, step, row order
     -- mode 2 (MODE_DEFAULT): as mode 1 up to and including w0, then --
-    u8      kind id (index in codec.model.defaults.KINDS: 0 binned, 1 illumina40, 2 long)
+    u8      kind id (index in codec.model.defaults.KINDS: 0 binned, 1 illumina40, 2 long,
+            3 illumina40_v2, 4 long_v2)
     32 B    sha256 of the weight file codec/weights/<kind>.qlstm (QuantModel.to_bytes());
             a decoder whose installed file differs raises ModelMismatchError
     K B     Phred value (0..93) of each block symbol, in symbol order
@@ -329,6 +330,28 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
     return head + _parts_tail(encs), ctx_bits / 8
 
 
+def _read_params(rd: Reader) -> tuple[int, tuple[int, int, int], int, int]:
+    """(context pos_shift, context betas, mixer lr_shift, w0): the fields after the shared head."""
+    shift = rd.u8()
+    betas = tuple(rd.uvarint(1 << 20) for _ in range(3))
+    lr_shift, w0 = rd.take(2)
+    if shift > 40 or lr_shift > 30 or w0 > 255:
+        raise FormatError("bad qual_mix parameters")
+    return shift, betas, lr_shift, w0
+
+
+def default_kind(payload: bytes, n_symbols: int) -> str | None:
+    """The shipped model a MODE_DEFAULT payload names (for ``seqlm info``); None in other modes."""
+    rd = Reader(payload)
+    version = payload[0] if payload else VERSION
+    head = read_payload_head(rd, n_symbols, 0, "qual_mix", (MODE_MIX, MODE_DEFAULT), version)
+    if head is None or head[0] != MODE_DEFAULT:
+        return None
+    _read_params(rd)
+    kid = rd.u8()
+    return defaults.KINDS[kid] if kid < len(defaults.KINDS) else f"kind{kid}"
+
+
 def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
                      n_symbols: int) -> np.ndarray:
     """Inverse of :func:`encode_qualities`; returns a flat uint8 array."""
@@ -344,11 +367,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     if head is None:
         return np.zeros(total, dtype=np.uint8)
     mode, seg, chunk = head
-    shift = rd.u8()
-    b0, b1, b2 = (rd.uvarint(1 << 20) for _ in range(3))
-    lr_shift, w0 = rd.take(2)
-    if shift > 40 or lr_shift > 30 or w0 > 255:
-        raise FormatError("bad qual_mix parameters")
+    shift, (b0, b1, b2), lr_shift, w0 = _read_params(rd)
     qin, use_mate = None, True
     if mode == MODE_DEFAULT:
         kid = rd.u8()

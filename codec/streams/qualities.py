@@ -17,8 +17,8 @@ Which codec codes a block (the decoder reads the id, so this is encoder policy):
 The LSTM step costs 3-4x the context model's. Long-read blocks at levels up to
 ``GATE_MAX_LEVEL`` (the default included) first code their first reads (about
 ``GATE_SAMPLE`` symbols) both ways and keep the LSTM only where it saves at least
-``GATE_MIN_GAIN`` there: HiFi qualities gain 20-40 % on such a sample, noisy
-nanopore ones 3-7 % (a sample overstates the whole block's gain about twofold).
+``GATE_MIN_GAIN`` there: with the ``long_v2`` model, HiFi qualities gain 20-40 % on such a
+sample, noisy nanopore ones 4-11 % (a sample overstates the whole block's gain about twofold).
 
 Whenever QUAL_MIX is tried, the mixed encoder also estimates what the context
 model alone would cost; only when that estimate is within 1 % of the mixed
@@ -36,6 +36,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import FormatError
+from ..model import defaults
 from ..varint import Reader, blob
 from . import qual_ctx, qual_lstm, qual_mix
 from .ids import CodecId
@@ -68,7 +69,7 @@ def _encode_symbols(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray,
     if level < MIX_MIN_LEVEL and (level <= 1 or not USE_DEFAULTS):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
     default = qual_mix.default_mapping(alphabet, lengths) if level < MIX_MIN_LEVEL else None
-    if default is not None and default[0] == "long" and level <= GATE_MAX_LEVEL \
+    if default is not None and defaults.family_of(default[0]) == "long" and level <= GATE_MAX_LEVEL \
             and not _lstm_pays(symbols, lengths, bases, mate, k, level, default):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
     mixed, ctx_estimate = qual_mix.encode_with_estimate(symbols, lengths, bases, mate, k, level,
@@ -102,6 +103,15 @@ def reads_only_n_flags(payload: bytes) -> bool:
     r = Reader(payload)
     r.blob(limit=256)
     return r.u8() in (CodecId.CONST, CodecId.QUAL_CTX)
+
+
+def shipped_model(payload: bytes) -> str | None:
+    """Which shipped default model (``codec/weights``) coded this stream, if one did."""
+    r = Reader(payload)
+    k = len(r.blob(limit=256))
+    if r.u8() != CodecId.QUAL_MIX:
+        return None
+    return qual_mix.default_kind(r.take(r.remaining()), k)
 
 
 def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray) -> np.ndarray:
