@@ -60,6 +60,7 @@ def family_of(kind: str) -> str:
     """Read family a weight file was trained for (``illumina40_v2`` -> ``illumina40``)."""
     return kind.split("_v")[0]
 
+
 def kind_id(kind: str) -> int:
     """Archive id of a kind (index in KINDS; append-only)."""
     return KINDS.index(kind)
