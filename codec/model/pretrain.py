@@ -65,8 +65,8 @@ TRAIN: dict[str, list[tuple[str, int]]] = {
              ("pacbio-hifi-ecoli-k12-mg1655.fastq.gz", 200)],
 }
 # Adam steps per weight file. The _v2 files are the same recipe trained 8x longer: the v1 models
-# were far from converged (the v2 ones code Illumina 40-level qualities 1-3 % and long-read ones
-# 3-6 % smaller, unseen R2 mates and files included; see PROVENANCE.md).
+# were far from converged (the v2 ones code Illumina 40-level qualities 1-4 % and long-read ones
+# 4-8 % smaller, unseen R2 mates and files gaining about as much: benchmarks/results).
 STEPS = {"binned": 1000, "illumina40": 1100, "long": 250, "illumina40_v2": 8800, "long_v2": 2000}
 
 _BASE_CODE = np.full(256, 4, dtype=np.uint8)
