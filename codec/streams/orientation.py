@@ -77,11 +77,13 @@ def _orient(codes, offsets, k, sample_shift, table_bits):
         longest = max(longest, offsets[r + 1] - offsets[r])
     keys = np.empty(max(longest, 1), dtype=np.uint64)
     fwd = np.empty(max(longest, 1), dtype=np.uint8)
+    slots = np.empty(max(longest, 1), dtype=np.int64)
     for r in range(n_reads):
         m = _read_kmers(codes, offsets[r], offsets[r + 1], k, keys, fwd, sample_shift)
         votes = 0
         for j in range(m):
             i = _slot(table, keys[j], table_bits)
+            slots[j] = i
             if table[i] != _EMPTY:
                 votes += 1 if strand[i] == fwd[j] else -1
         flip = 1 if votes < 0 else 0
@@ -89,7 +91,10 @@ def _orient(codes, offsets, k, sample_shift, table_bits):
         for j in range(m):
             if used >= capacity:
                 break
-            i = _slot(table, keys[j], table_bits)
+            # the vote's slot still holds, unless this read has since filled it with another key
+            i = slots[j]
+            if table[i] != _EMPTY and table[i] != keys[j] + np.uint64(1):
+                i = _slot(table, keys[j], table_bits)
             if table[i] == _EMPTY:
                 table[i] = keys[j] + np.uint64(1)
                 strand[i] = fwd[j] ^ flip
@@ -131,9 +136,3 @@ def turn_in_place(codes: np.ndarray, lengths: np.ndarray, flips: np.ndarray) -> 
     callers own a fresh block-sized array (a HiFi block is tens of MB)."""
     _turn(codes, _offsets(lengths), np.asarray(flips, dtype=np.uint8))
 
-
-def turn_reads(codes: np.ndarray, lengths: np.ndarray, flips: np.ndarray) -> np.ndarray:
-    """A copy of ``codes`` (0..3) with every flagged read reverse-complemented."""
-    out = np.array(codes, dtype=np.uint8, copy=True)
-    turn_in_place(out, lengths, flips)
-    return out

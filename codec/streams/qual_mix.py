@@ -340,11 +340,15 @@ def _read_params(rd: Reader) -> tuple[int, tuple[int, int, int], int, int]:
     return shift, betas, lr_shift, w0
 
 
+def _version_of(payload: bytes) -> int:
+    """The payload version a decoder expects: the first byte when it names a later version."""
+    return payload[0] if payload and payload[0] in (VERSION_PARTS, VERSION_POS, VERSION_POS_PARTS) else VERSION
+
+
 def default_kind(payload: bytes, n_symbols: int) -> str | None:
     """The shipped model a MODE_DEFAULT payload names (for ``seqlm info``); None in other modes."""
     rd = Reader(payload)
-    version = payload[0] if payload else VERSION
-    head = read_payload_head(rd, n_symbols, 0, "qual_mix", (MODE_MIX, MODE_DEFAULT), version)
+    head = read_payload_head(rd, n_symbols, 0, "qual_mix", (MODE_MIX, MODE_DEFAULT), _version_of(payload))
     if head is None or head[0] != MODE_DEFAULT:
         return None
     _read_params(rd)
@@ -359,7 +363,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     k = int(n_symbols)
     rd = Reader(payload)
     total = len(bases)
-    version = payload[0] if payload and payload[0] in (VERSION_PARTS, VERSION_POS, VERSION_POS_PARTS) else VERSION
+    version = _version_of(payload)
     longest = int(lengths.max()) if _uses_positions(version) and total else 0
     if longest > MAX_POS:
         raise FormatError(f"qual_mix version {version} needs reads of at most {MAX_POS} symbols")

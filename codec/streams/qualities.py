@@ -95,32 +95,34 @@ def encode_qualities(qual: np.ndarray, lengths: np.ndarray, bases: np.ndarray, m
     return head + bytes([codec_id]) + payload, codec_id
 
 
+def _read_head(payload: bytes) -> tuple[np.ndarray, int, Reader]:
+    """(alphabet, codec id, reader at the codec's own payload) of a QUALITIES stream."""
+    r = Reader(payload)
+    alphabet = np.frombuffer(r.blob(limit=256), dtype=np.uint8)
+    return alphabet, r.u8(), r
+
+
 def reads_only_n_flags(payload: bytes) -> bool:
     """Whether decoding ``payload`` needs no more of the bases than where the N's are.
 
     The context model reads only the N flag of each position, so a decoder can run
     it beside the base stream; the LSTM models read the neighbouring bases."""
-    r = Reader(payload)
-    r.blob(limit=256)
-    return r.u8() in (CodecId.CONST, CodecId.QUAL_CTX)
+    return _read_head(payload)[1] in (CodecId.CONST, CodecId.QUAL_CTX)
 
 
 def shipped_model(payload: bytes) -> str | None:
     """Which shipped default model (``codec/weights``) coded this stream, if one did."""
-    r = Reader(payload)
-    k = len(r.blob(limit=256))
-    if r.u8() != CodecId.QUAL_MIX:
+    alphabet, codec_id, r = _read_head(payload)
+    if codec_id != CodecId.QUAL_MIX:
         return None
-    return qual_mix.default_kind(r.take(r.remaining()), k)
+    return qual_mix.default_kind(r.take(r.remaining()), len(alphabet))
 
 
 def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray) -> np.ndarray:
     """Raw quality bytes of the block."""
-    r = Reader(payload)
-    alphabet = np.frombuffer(r.blob(limit=256), dtype=np.uint8)
+    alphabet, codec_id, r = _read_head(payload)
     if len(alphabet) == 0 and int(lengths.sum()) > 0:
         raise FormatError("empty quality alphabet")
-    codec_id = r.u8()
     total = int(lengths.sum())
     if codec_id == CodecId.CONST:
         if len(alphabet) > 1:
