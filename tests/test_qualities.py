@@ -213,6 +213,28 @@ def test_qual_mix_real_sample_threads_and_corruption() -> None:
 
 
 
+def _layout(payload: bytes) -> int:
+    """The version-1..4 layout of a payload an encoder writes now (versions 5-8: with the first chunk)."""
+    assert payload[0] >= qual_mix.VERSION_FIRST
+    return payload[0] - qual_mix.VERSION_FIRST + qual_mix.VERSION
+
+
+def test_qual_mix_first_chunk_is_read_from_the_payload(monkeypatch) -> None:
+    """Rows of LONG_ROW symbols or more start with FIRST_CHUNK_LONG rows, shorter ones with FIRST_CHUNK;
+    the decoder takes the size from the payload, so another encoder choice still decodes."""
+    assert qual_mix.first_chunk(qual_mix.LONG_ROW - 1) == qual_mix.FIRST_CHUNK == 16
+    assert qual_mix.first_chunk(qual_mix.LONG_ROW) == qual_mix.FIRST_CHUNK_LONG == 128
+    assert qual_mix._chunks(300, 4096, 128) == [(0, 128), (128, 300)]
+    quals, lengths, bases, mate = long_read_block()
+    usual = qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
+    monkeypatch.setattr(qual_mix, "FIRST_CHUNK_LONG", 3)
+    other = qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
+    monkeypatch.undo()
+    assert other != usual
+    for payload in (usual, other):
+        assert np.array_equal(qual_mix.decode_qualities(payload, lengths, bases, mate, 9), quals)
+
+
 def test_qual_mix_parts_payload(monkeypatch) -> None:
     """Long-read blocks from 2 * PART_MIN_SYMBOLS symbols code two independent parts (version 2),
     decoded on two threads; the bytes do not depend on the thread count."""
@@ -222,7 +244,7 @@ def test_qual_mix_parts_payload(monkeypatch) -> None:
     assert qual_mix.n_parts(lengths) == 2 and qual_mix.n_parts(np.full(40, 100)) == 1   # short reads: one
     with threadpool_limits(limits=1, user_api="blas"):
         payload = qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
-    assert payload[0] == qual_mix.VERSION_PARTS and one_part[0] == qual_mix.VERSION
+    assert _layout(payload) == qual_mix.VERSION_PARTS and _layout(one_part) == qual_mix.VERSION
     assert payload == qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
     monkeypatch.setattr(qual_mix, "PART_MIN_SYMBOLS", 1 << 19)   # the decoder reads the part count
     assert np.array_equal(qual_mix.decode_qualities(payload, lengths, bases, mate, 9), quals)
@@ -235,13 +257,13 @@ def test_qual_mix_versions_follow_read_length(monkeypatch) -> None:
     version 1; a decoder refuses versions 3-4 for reads longer than MAX_POS."""
     quals, lengths, bases, mate, k = _sample(60)
     short = qual_mix.encode_qualities(quals, lengths, bases, mate, k, level=2)
-    assert short[0] == qual_mix.VERSION_POS
+    assert _layout(short) == qual_mix.VERSION_POS
     lq, ll, lb, lm = long_read_block()
-    assert qual_mix.encode_qualities(lq, ll, lb, lm, 9, level=2)[0] == qual_mix.VERSION
+    assert _layout(qual_mix.encode_qualities(lq, ll, lb, lm, 9, level=2)) == qual_mix.VERSION
     monkeypatch.setattr(qual_mix, "PART_MIN_SYMBOLS", 500)
     monkeypatch.setattr(qual_mix, "PART_MIN_MEAN", 10)
     parts = qual_mix.encode_qualities(quals, lengths, bases, mate, k, level=2)
-    assert parts[0] == qual_mix.VERSION_POS_PARTS
+    assert _layout(parts) == qual_mix.VERSION_POS_PARTS
     assert np.array_equal(qual_mix.decode_qualities(parts, lengths, bases, mate, k), quals)
     assert_rejects_damage(lambda blob: qual_mix.decode_qualities(blob, lengths, bases, mate, k), parts, b"\x04")
     monkeypatch.setattr(qual_mix, "MAX_POS", int(lengths.max()) - 1)
@@ -320,7 +342,7 @@ def test_default_mix_roundtrip_threads_and_mismatch(monkeypatch) -> None:
     with pytest.raises(ModelMismatchError):
         qual_mix.decode_qualities(one, lengths, bases, mate, k)
     monkeypatch.setattr(defaults, "weight_bytes", good)
-    kid_at = 15  # u8 version, mode, uvarint K, seg (2 bytes), chunk (2), u8 shift, betas (5), lr, w0
+    kid_at = 16  # u8 version, mode, uvarint K, seg (2 bytes), chunk (2), first, u8 shift, betas (5), lr, w0
     assert one[kid_at] == defaults.kind_id("illumina40_v2")
     with pytest.raises(FormatError):  # unknown kind id in the payload
         qual_mix.decode_qualities(one[:kid_at] + bytes([250]) + one[kid_at + 1:], lengths, bases, mate, k)

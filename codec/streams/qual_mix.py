@@ -57,6 +57,10 @@ are versions 1 and 2 with the :class:`~codec.streams.qual_mixers.PositionMixer`
 in place of the bucket mixer above: weights keyed by the exact position, then a
 second stage with adaptive counts per (position, mate, q1). Same payload layout.
 
+Versions 5-8 (format 7.0, what encoders write now) are versions 1-4 with one more
+field, ``uvarint first`` (rows of the first chunk, 1..chunk) right after ``chunk``;
+versions 1-4 start with 16 rows. See :func:`first_chunk`.
+
 In mode 2 the LSTM's previous-quality inputs are ``phred[q]`` (start token: 94),
 its mate input is always 0, and its table is the integer softmax of the logits of
 output columns ``phred[0..K-1]`` only (``IntPredictor.restrict``), total 2**20,
@@ -90,6 +94,7 @@ VERSION = 1
 VERSION_PARTS = 2
 VERSION_POS = 3        # version 1 with the PositionMixer (reads up to MAX_POS long)
 VERSION_POS_PARTS = 4  # version 2 with the PositionMixer
+VERSION_FIRST = 5      # versions 5-8: versions 1-4 with the size of the first chunk in the payload
 MAX_PARTS = 8
 PART_MIN_SYMBOLS = 1 << 19  # a block splits into two parts from twice this many symbols ...
 PART_MIN_MEAN = 500         # ... of long reads (short-read steps are wide, decoding is fast already)
@@ -97,7 +102,9 @@ MODE_EMPTY = 0
 MODE_MIX = 1
 MODE_DEFAULT = 2  # shipped default model (no weights in the payload, no fitting)
 CHUNK = 4096
-FIRST_CHUNK = 16
+FIRST_CHUNK = 16        # rows of the first chunk (versions 1-4: always) ...
+FIRST_CHUNK_LONG = 128  # ... and in versions 5-8 when the block's longest row has LONG_ROW symbols or more
+LONG_ROW = 512          # the shortest segment (qual_lstm._seg_len): rows this long are cut from long reads
 LR_SHIFT = 7
 W0 = 128          # initial weight in 1/256 (0.5)
 W0_DEFAULT = 192  # initial weight of the default model (it is good from the first read)
@@ -120,12 +127,21 @@ def ctx_cost(n, sym, fc):
     return bits
 
 
-def _chunks(nrows: int, chunk: int) -> list[tuple[int, int]]:
-    """Row ranges coded together: FIRST_CHUNK rows, doubling up to ``chunk`` rows.
+def first_chunk(longest_row: int) -> int:
+    """Rows of the first chunk an encoder writes (payload versions 5-8).
 
     Small early chunks let the context model learn late positions from the first
-    reads before most reads are coded (a flat 4096-row start costs ~1 % on gaiix)."""
-    out, lo, size = [], 0, FIRST_CHUNK
+    reads before most reads are coded (a flat 4096-row start costs ~1 % on gaiix). But
+    every chunk costs as many steps as its longest row, and a step has a fixed cost:
+    with rows of long-read segments (hundreds to thousands of symbols) the chunks of 16,
+    32 and 64 rows took half the steps of a part for a tenth of its symbols. Measured
+    on the long-read files: 128 rows first changes their quality bytes by +-0.03 %."""
+    return FIRST_CHUNK_LONG if longest_row >= LONG_ROW else FIRST_CHUNK
+
+
+def _chunks(nrows: int, chunk: int, first: int = FIRST_CHUNK) -> list[tuple[int, int]]:
+    """Row ranges coded together: ``first`` rows, doubling up to ``chunk`` rows."""
+    out, lo, size = [], 0, first
     while lo < nrows:
         hi = min(nrows, lo + min(size, chunk))
         out.append((lo, hi))
@@ -140,13 +156,14 @@ def _n_mix(k: int) -> int:
 def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, chunk: int,
          ctx_shift: int, betas: tuple[int, int, int], lr_shift: int, w0: int, quals: np.ndarray,
          coder: StepEncoder | StepDecoder, qin: np.ndarray | None = None, use_mate: bool = True,
-         longest: int = 0) -> float:
+         longest: int = 0, first: int = FIRST_CHUNK) -> float:
     """Shared encode/decode loop: chunk by chunk, step by step, one coder call per step.
 
     ``qin`` maps symbols (and the start token K) to the LSTM's previous-quality inputs
     (identity for fitted models, Phred values for the defaults); ``use_mate`` feeds the
     mate to the LSTM (the defaults see 0); ``longest`` > 0 (the block's longest read)
-    selects the PositionMixer of payload versions 3-4, 0 the BucketMixer. Returns
+    selects the PositionMixer of payload versions 3-4 and 7-8, 0 the BucketMixer; ``first``
+    is the first chunk's row count (:func:`_chunks`). Returns
     (encoder only) an estimate of the bits the context model alone would need."""
     if qin is None:
         qin = np.arange(k + 1, dtype=np.int64)
@@ -160,7 +177,7 @@ def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: in
     else:
         mixer = BucketMixer(k, width, w0, lr_shift, qual_ctx.pos_shift_for(rows["read_len"]) if nrows else 0)
     ctx_bits = 0.0
-    for c0, c1 in _chunks(nrows, chunk):
+    for c0, c1 in _chunks(nrows, chunk, first):
         sl = slice(c0, c1)
         rlen = rows["len"][sl]
         m = len(rlen)
@@ -234,16 +251,27 @@ def _parts_tail(coders: list[StepEncoder]) -> bytes:
 def _payload_version(parts: int, longest: int) -> int:
     """Version written for a block cut into ``parts`` whose longest read is ``longest``."""
     if longest <= MAX_POS:
-        return VERSION_POS if parts == 1 else VERSION_POS_PARTS
-    return VERSION if parts == 1 else VERSION_PARTS
+        layout = VERSION_POS if parts == 1 else VERSION_POS_PARTS
+    else:
+        layout = VERSION if parts == 1 else VERSION_PARTS
+    return layout + VERSION_FIRST - VERSION
+
+
+def _layout(version: int) -> int:
+    """Versions 5-8 are laid out as versions 1-4, plus the first-chunk field."""
+    return version - (VERSION_FIRST - VERSION) if version >= VERSION_FIRST else version
+
+
+def _has_first(version: int) -> bool:
+    return version >= VERSION_FIRST
 
 
 def _has_parts(version: int) -> bool:
-    return version in (VERSION_PARTS, VERSION_POS_PARTS)
+    return _layout(version) in (VERSION_PARTS, VERSION_POS_PARTS)
 
 
 def _uses_positions(version: int) -> bool:
-    return version in (VERSION_POS, VERSION_POS_PARTS)
+    return _layout(version) in (VERSION_POS, VERSION_POS_PARTS)
 
 
 def _read_parts(words: bytes, version: int) -> list[bytes]:
@@ -300,6 +328,7 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
     longest = int(lengths.max())
     version = _payload_version(len(encs), longest)
     longest = longest if _uses_positions(version) else 0
+    first = first_chunk(int(rows["len"].max()))
     if default is not None:
         kind, phred = default
         phred = np.asarray(phred, dtype=np.uint8)
@@ -309,11 +338,10 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         with _single_thread():
             q64 = quals.astype(np.int64)
             ctx_bits = _run_parts(lambda part, enc: _run(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT,
-                                                         W0_DEFAULT, q64, enc, qin, False, longest),
+                                                         W0_DEFAULT, q64, enc, qin, False, longest, first),
                                   rows, encs)
-        head = struct.pack("<BB", version, MODE_DEFAULT) + encode_uvarint(k) + encode_uvarint(seg)
-        head += encode_uvarint(CHUNK) + bytes([shift]) + b"".join(encode_uvarint(b) for b in betas)
-        head += bytes([LR_SHIFT, W0_DEFAULT, defaults.kind_id(kind)]) + digest + phred.tobytes()
+        head = _head(version, MODE_DEFAULT, k, seg, first, shift, betas, W0_DEFAULT)
+        head += bytes([defaults.kind_id(kind)]) + digest + phred.tobytes()
         head += struct.pack("<I", zlib.crc32(quals.tobytes()))
         return head + _parts_tail(encs), ctx_bits / 8
     with _single_thread():
@@ -322,27 +350,36 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         ip = IntPredictor(qm)
         q64 = quals.astype(np.int64)
         ctx_bits = _run_parts(lambda part, enc: _run(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT, W0,
-                                                     q64, enc, longest=longest), rows, encs)
-    head = struct.pack("<BB", version, MODE_MIX) + encode_uvarint(k) + encode_uvarint(seg)
-    head += encode_uvarint(CHUNK) + bytes([shift]) + b"".join(encode_uvarint(b) for b in betas)
-    head += bytes([LR_SHIFT, W0])
+                                                     q64, enc, longest=longest, first=first), rows, encs)
+    head = _head(version, MODE_MIX, k, seg, first, shift, betas, W0)
     head += blob(qm.to_bytes()) + struct.pack("<I", zlib.crc32(quals.tobytes()))
     return head + _parts_tail(encs), ctx_bits / 8
 
 
-def _read_params(rd: Reader) -> tuple[int, tuple[int, int, int], int, int]:
-    """(context pos_shift, context betas, mixer lr_shift, w0): the fields after the shared head."""
+def _head(version: int, mode: int, k: int, seg: int, first: int, shift: int, betas: tuple[int, int, int],
+          w0: int) -> bytes:
+    """The fields both modes share, from the version byte to ``w0`` (``first`` from version 5)."""
+    head = struct.pack("<BB", version, mode) + encode_uvarint(k) + encode_uvarint(seg) + encode_uvarint(CHUNK)
+    if _has_first(version):
+        head += encode_uvarint(first)
+    return head + bytes([shift]) + b"".join(encode_uvarint(b) for b in betas) + bytes([LR_SHIFT, w0])
+
+
+def _read_params(rd: Reader, version: int, chunk: int) -> tuple[int, int, tuple[int, int, int], int, int]:
+    """(first chunk, context pos_shift, context betas, mixer lr_shift, w0): the fields after the
+    shared head."""
+    first = rd.uvarint(chunk) if _has_first(version) else FIRST_CHUNK
     shift = rd.u8()
     betas = tuple(rd.uvarint(1 << 20) for _ in range(3))
     lr_shift, w0 = rd.take(2)
-    if shift > 40 or lr_shift > 30 or w0 > 255:
+    if first < 1 or shift > 40 or lr_shift > 30 or w0 > 255:
         raise FormatError("bad qual_mix parameters")
-    return shift, betas, lr_shift, w0
+    return first, shift, betas, lr_shift, w0
 
 
 def _version_of(payload: bytes) -> int:
     """The payload version a decoder expects: the first byte when it names a later version."""
-    return payload[0] if payload and payload[0] in (VERSION_PARTS, VERSION_POS, VERSION_POS_PARTS) else VERSION
+    return payload[0] if payload and VERSION < payload[0] <= VERSION_FIRST + 3 else VERSION
 
 
 def default_kind(payload: bytes, n_symbols: int) -> str | None:
@@ -351,7 +388,7 @@ def default_kind(payload: bytes, n_symbols: int) -> str | None:
     head = read_payload_head(rd, n_symbols, 0, "qual_mix", (MODE_MIX, MODE_DEFAULT), _version_of(payload))
     if head is None or head[0] != MODE_DEFAULT:
         return None
-    _read_params(rd)
+    _read_params(rd, _version_of(payload), head[2])
     kid = rd.u8()
     return defaults.KINDS[kid] if kid < len(defaults.KINDS) else f"kind{kid}"
 
@@ -371,7 +408,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     if head is None:
         return np.zeros(total, dtype=np.uint8)
     mode, seg, chunk = head
-    shift, (b0, b1, b2), lr_shift, w0 = _read_params(rd)
+    first, shift, (b0, b1, b2), lr_shift, w0 = _read_params(rd, version, chunk)
     qin, use_mate = None, True
     if mode == MODE_DEFAULT:
         kid = rd.u8()
@@ -395,7 +432,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     decoders = [StepDecoder(w) for w in _read_parts(words, version)]
     with _single_thread():
         _run_parts(lambda part, dec: _run(ip, part, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals,
-                                          dec, qin, use_mate, longest), rows, decoders)
+                                          dec, qin, use_mate, longest, first), rows, decoders)
     if total and (quals.max() >= k or quals.min() < 0):
         raise FormatError("qual_mix decoded symbol outside the alphabet")
     return checked_symbols(quals, crc, "qual_mix")
