@@ -22,6 +22,8 @@ GOLDEN_ROOT = Path(__file__).parent / "golden"
 SOURCES = ["simple.fastq", "crlf_no_final_newline.fastq", "plus_repeats.fastq", "n_rich.fastq",
            "lowercase.fastq", "var_length.fastq", "mixed_eol.fastq", "all_quals.fastq", "chipseq_300.fastq",
            "hifi_16s_20.fastq"]  # 20 PacBio HiFi 16S reads: LZMA_TURNED bases (v5+), long_v2 qualities (v6+)
+# pairs (R1, R2) compressed together (from v8): blocks with read 2s get illumina40_v3 qualities
+PAIRS = [("gaiix_pair_100_R1.fastq", "gaiix_pair_100_R2.fastq")]
 
 
 def _sha(data: bytes) -> str:
@@ -34,13 +36,16 @@ def _regenerate() -> None:
     target_dir = GOLDEN_ROOT / f"v{FORMAT_MAJOR}"
     target_dir.mkdir(exist_ok=True)
     manifest = {}
-    for name in SOURCES:
+    for name, mate_name in [(name, None) for name in SOURCES] + PAIRS:
         data = (DATA / name).read_bytes()
+        mate = (DATA / mate_name).read_bytes() if mate_name else None
         for level in (1, 5):
-            archive = compress(data, CodecConfig(level=level))
+            archive = compress(data, CodecConfig(level=level), mate)
             target = target_dir / f"{name}.L{level}.seqlm"
             target.write_bytes(archive)
             manifest[target.name] = {"source": name, "fastq_sha256": _sha(data), "archive_sha256": _sha(archive)}
+            if mate is not None:
+                manifest[target.name].update(mate_source=mate_name, mate_sha256=_sha(mate))
     (target_dir / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
@@ -64,7 +69,11 @@ def test_golden_archive_decodes(case):
     entry = MANIFESTS[version][name]
     archive = (GOLDEN_ROOT / version / name).read_bytes()
     assert _sha(archive) == entry["archive_sha256"], "golden archive changed on disk"
-    assert _sha(decompress(archive)) == entry["fastq_sha256"]
+    if "mate_sha256" in entry:
+        r1, r2 = decompress(archive)
+        assert (_sha(r1), _sha(r2)) == (entry["fastq_sha256"], entry["mate_sha256"])
+    else:
+        assert _sha(decompress(archive)) == entry["fastq_sha256"]
 
 
 def test_info_reports_the_archive_format():
@@ -92,3 +101,4 @@ def test_info_names_the_shipped_quality_model():
         fh.flush()
         assert quality_models(fh.name) == {"qual_mix+illumina40_v2"}
     assert quality_models(GOLDEN_ROOT / "v5" / "chipseq_300.fastq.L1.seqlm") == {"qual_ctx"}
+    assert quality_models(GOLDEN_ROOT / "v8" / "gaiix_pair_100_R1.fastq.L5.seqlm") == {"qual_mix+illumina40_v3"}

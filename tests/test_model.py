@@ -98,6 +98,11 @@ def test_default_kind_and_phred_rules() -> None:
     assert defaults.kind_for(np.arange(35, 74, dtype=np.uint8), np.array([72])) == "illumina40_v2"
     assert defaults.kind_for(np.arange(35, 67, dtype=np.uint8), np.array([5000])) == "long_v2"
     assert defaults.kind_for(np.frombuffer(b"#,:F", np.uint8), np.array([150])) == "binned"
+    # blocks with read 2s use the model trained on both mates where the family has one
+    assert defaults.kind_for(np.arange(35, 74, dtype=np.uint8), np.array([72]), paired=True) == "illumina40_v3"
+    assert defaults.kind_for(np.arange(35, 67, dtype=np.uint8), np.array([5000]), paired=True) == "long_v2"
+    assert defaults.kind_for(np.frombuffer(b"#,:F", np.uint8), np.array([150]), paired=True) == "binned"
+    assert defaults.SEES_MATE <= set(defaults.CURRENT_PAIRED.values()) <= set(defaults.KINDS)
     assert set(defaults.CURRENT.values()) <= set(defaults.KINDS)
     assert {defaults.family_of(kind) for kind in defaults.KINDS} == set(defaults.CURRENT)
     assert defaults.KINDS[:3] == ("binned", "illumina40", "long")  # archive ids 0-2 never move

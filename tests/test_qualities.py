@@ -348,6 +348,27 @@ def test_default_mix_roundtrip_threads_and_mismatch(monkeypatch) -> None:
         qual_mix.decode_qualities(one[:kid_at] + bytes([250]) + one[kid_at + 1:], lengths, bases, mate, k)
 
 
+def test_paired_blocks_use_the_model_that_sees_the_mate(monkeypatch) -> None:
+    """A block with read 2s gets illumina40_v3, which is given the mate input on both sides (a
+    decoder that withheld it would compute other tables); single-end blocks keep illumina40_v2."""
+    raw, lengths, bases = _real_block()
+    alphabet = np.unique(raw)
+    quals = np.searchsorted(alphabet, raw).astype(np.uint8)
+    single = np.zeros(len(lengths), np.uint8)
+    mate = (np.arange(len(lengths)) >= len(lengths) // 2).astype(np.uint8)
+    assert qual_mix.default_mapping(alphabet, lengths, single)[0] == "illumina40_v2"
+    dm = qual_mix.default_mapping(alphabet, lengths, mate)
+    assert dm[0] == "illumina40_v3" and defaults.sees_mate(dm[0])
+    k = len(alphabet)
+    payload = qual_mix.encode_with_estimate(quals, lengths, bases, mate, k, 5, default=dm)[0]
+    assert np.array_equal(qual_mix.decode_qualities(payload, lengths, bases, mate, k), quals)
+    monkeypatch.setattr(defaults, "SEES_MATE", frozenset())
+    blind = qual_mix.encode_with_estimate(quals, lengths, bases, mate, k, 5, default=dm)[0]
+    assert blind != payload
+    with pytest.raises(FormatError):   # the crc catches tables computed without the mate
+        qual_mix.decode_qualities(payload, lengths, bases, mate, k)
+
+
 def test_level5_wrapper_uses_defaults_and_roundtrips() -> None:
     raw, lengths, bases = _real_block(2000)
     mate = np.zeros(len(lengths), np.uint8)

@@ -2,7 +2,7 @@
 
 One small model per read *family* (see :func:`codec.model.defaults.family_for`), trained on a
 deliberate subset of the public data in ``../shared/data`` (only ``_R1`` files / single
-files, and only their first reads), quantised and written to
+files, and only their first reads; kinds in ``BOTH_MATES`` also the ``_R2`` mates), quantised and written to
 ``codec/weights/<kind>.qlstm`` (``QuantModel.to_bytes()``) together with
 ``codec/weights/PROVENANCE.md``. A retrained model is a new *kind* (``illumina40_v2``),
 appended to :data:`codec.model.defaults.KINDS`: archives name their model by kind and
@@ -14,9 +14,9 @@ into the block's sorted quality bytes) enters the model as its Phred value
 block is >= 64, else 33), and the model predicts over the 94 Phred values 0..93;
 the coder uses only the logits of the block's own Phred values
 (:meth:`codec.model.intexact.IntPredictor.restrict`), normalised by the integer
-softmax to an exact table over the block alphabet. The mate feature is always 0
-(the models are trained on read-1 / single-end data; the mixer and the context
-model see the mate).
+softmax to an exact table over the block alphabet. The mate feature is 0 (the
+models are trained on read-1 / single-end data; the mixer and the context model
+see the mate), except for the ``BOTH_MATES`` kinds, trained on both mates with it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import torch
 from .config import PredictorConfig
 from .core import Predictor
 from .features import all_features, qual_vocab, sample_windows, segment_rows, warmup_cosine_lr
-from .defaults import CURRENT, PHRED_LEVELS, family_of, phred_map, phred_offset
+from .defaults import CURRENT, CURRENT_PAIRED, PHRED_LEVELS, SEES_MATE, family_of, phred_map, phred_offset
 from .quantize import quantize
 
 HIDDEN = 32
@@ -67,7 +67,11 @@ TRAIN: dict[str, list[tuple[str, int]]] = {
 # Adam steps per weight file. The _v2 files are the same recipe trained 8x longer: the v1 models
 # were far from converged (the v2 ones code Illumina 40-level qualities 1-4 % and long-read ones
 # 4-8 % smaller, unseen R2 mates and files gaining about as much: benchmarks/results).
-STEPS = {"binned": 1000, "illumina40": 1100, "long": 250, "illumina40_v2": 8800, "long_v2": 2000}
+STEPS = {"binned": 1000, "illumina40": 1100, "long": 250, "illumina40_v2": 8800, "long_v2": 2000,
+         "illumina40_v3": 8800}
+# Kinds that also learn from the _R2 mate of every _R1 training file (same first N reads) and see
+# the mate input (read 2 = 1); the others see 0 there.
+BOTH_MATES = SEES_MATE
 
 _BASE_CODE = np.full(256, 4, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):
@@ -99,15 +103,27 @@ def read_fastq(path: Path, n_reads: int | None = None) -> tuple[np.ndarray, np.n
     return q, np.array(lens, dtype=np.int64), b
 
 
-def _dataset(files: list[tuple[str, int]], data_dir: Path) -> tuple[torch.Tensor, torch.Tensor, dict]:
+def training_files(kind: str, data_dir: Path = DATA) -> list[tuple[str, int, int]]:
+    """(file, first N reads, mate) a kind learns from: its family's list, plus for BOTH_MATES kinds
+    the _R2 file beside each _R1 one."""
+    out = []
+    for name, n in TRAIN[family_of(kind)]:
+        out.append((name, n, 0))
+        mate2 = name.replace("_R1.", "_R2.")
+        if kind in BOTH_MATES and mate2 != name and (data_dir / mate2).exists():
+            out.append((mate2, n, 1))
+    return out
+
+
+def _dataset(files: list[tuple[str, int, int]], data_dir: Path) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Features and Phred targets of all files, laid out flat, plus the rows (windows start there)."""
     xs, ys, flats, rl = [], [], [], []
     base = 0
-    for name, n in files:
+    for name, n, mate_of_file in files:
         q, lens, b = read_fastq(data_dir / name, n)
         alphabet = np.unique(q)
         ph = phred_map(np.arange(256), phred_offset(alphabet))[q]
-        mate = np.zeros(len(lens), dtype=np.int64)
+        mate = np.full(len(lens), mate_of_file, dtype=np.int64)
         rows = segment_rows(lens, WINDOW, mate)
         x = all_features(ph, PHRED_LEVELS, rows["flat"], rows["len"], rows["pos0"], rows["read_start"],
                          rows["read_len"], rows["mate"], b.astype(np.int64))
@@ -125,7 +141,7 @@ def train_kind(kind: str, data_dir: Path = DATA, steps: int | None = None, seed:
                log=print) -> Predictor:
     """Train the float model of one kind (single torch thread, seeded)."""
     torch.set_num_threads(1)
-    x_all, y_all, rows = _dataset(TRAIN[family_of(kind)], data_dir)
+    x_all, y_all, rows = _dataset(training_files(kind, data_dir), data_dir)
     steps = STEPS[kind] if steps is None else steps
     torch.manual_seed(seed)
     model = Predictor(model_config())
@@ -145,7 +161,8 @@ def train_kind(kind: str, data_dir: Path = DATA, steps: int | None = None, seed:
         idx_t = torch.from_numpy(idx)
         y = torch.where(torch.from_numpy(valid), y_all[idx_t], -1)
         x = x_all[idx_t]
-        x[..., 5] = 0  # mate feature unused by the defaults
+        if kind not in BOTH_MATES:
+            x[..., 5] = 0  # mate input unused by these defaults
         _, loss = model(x, targets=y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -196,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=WEIGHTS)
-    ap.add_argument("--kinds", nargs="*", default=list(CURRENT.values()), choices=list(STEPS))
+    ap.add_argument("--kinds", nargs="*", default=list(CURRENT.values()) + list(CURRENT_PAIRED.values()),
+                    choices=list(STEPS))
     ap.add_argument("--steps-scale", type=float, default=1.0)
     ap.add_argument("--eval", nargs="*", metavar="FASTQ", help="evaluate the installed defaults on these files")
     args = ap.parse_args(argv)
@@ -226,19 +244,21 @@ def _write_provenance(out: Path, lines, argv) -> None:
            f"{datetime.date.today().isoformat()} (torch {torch.__version__}, numpy {np.__version__}, "
            f"python {platform.python_version()}, 1 torch thread).", "",
            f"Model: `Predictor` embed {EMBED}, hidden {HIDDEN}, 1 layer, {PHRED_LEVELS} outputs (Phred 0..93), "
-           f"inputs `qual_vocab({PHRED_LEVELS})` (q1, q2 as Phred; position; bases; change count; mate fixed 0). "
+           f"inputs `qual_vocab({PHRED_LEVELS})` (q1, q2 as Phred; position; bases; change count; mate, fixed 0 "
+           f"except for {', '.join(sorted(BOTH_MATES))}). "
            f"Adam, batch {BATCH} windows of up to {WINDOW} symbols, lr warm-up then cosine 1e-2 -> 3e-4, "
            f"seed {SEED} (torch and numpy). Post-training int8 quantisation (`quantize`), file = "
            "`QuantModel.to_bytes()`.", "",
            "Training data (../shared/data, public; see its MANIFEST.md for origins and licences): only the "
-           "first N reads of `_R1` / single-end files. Nothing from `_R2` mates, the 10x files, "
+           "first N reads of `_R1` / single-end files (and, for the kinds that see the mate, the same reads of the "
+           "`_R2` mates). Nothing from the 10x files, "
            "`ont-r9-ecoli-ultralong`, `ont-r9-sarscov2` or `pacbio-hifi-human-hg002` was seen.", ""]
     for kind, steps, size, digest, cpu in lines:
         doc.append(f"## `{kind}.qlstm`")
         doc.append("")
         doc.append(f"- sha256 `{digest}`, {size} bytes, {steps} steps, {cpu:.0f} s CPU")
-        for name, n in TRAIN[family_of(kind)]:
-            doc.append(f"- `{name}`: first {n} reads")
+        for name, n, mate in training_files(kind):
+            doc.append(f"- `{name}`: first {n} reads" + (" (mate input 1)" if mate else ""))
         doc.append("")
     (out / "PROVENANCE.md").write_text("\n".join(doc))
 

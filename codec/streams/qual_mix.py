@@ -38,7 +38,7 @@ Payload (little-endian)::
     rest    range-coded words ('<u4'), symbols in chunk, step, row order
     -- mode 2 (MODE_DEFAULT): as mode 1 up to and including w0, then --
     u8      kind id (index in codec.model.defaults.KINDS: 0 binned, 1 illumina40, 2 long,
-            3 illumina40_v2, 4 long_v2)
+            3 illumina40_v2, 4 long_v2, 5 illumina40_v3)
     32 B    sha256 of the weight file codec/weights/<kind>.qlstm (QuantModel.to_bytes());
             a decoder whose installed file differs raises ModelMismatchError
     K B     Phred value (0..93) of each block symbol, in symbol order
@@ -62,7 +62,7 @@ field, ``uvarint first`` (rows of the first chunk, 1..chunk) right after ``chunk
 versions 1-4 start with 16 rows. See :func:`first_chunk`.
 
 In mode 2 the LSTM's previous-quality inputs are ``phred[q]`` (start token: 94),
-its mate input is always 0, and its table is the integer softmax of the logits of
+its mate input is 0 (the mate for kinds in ``defaults.SEES_MATE``), and its table is the integer softmax of the logits of
 output columns ``phred[0..K-1]`` only (``IntPredictor.restrict``), total 2**20,
 every entry >= 1. Mixing, context model and coding order are those of mode 1.
 """
@@ -294,10 +294,13 @@ def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, 
     return encode_with_estimate(quals, lengths, bases, mate, n_symbols, level)[0]
 
 
-def default_mapping(alphabet: np.ndarray, lengths: np.ndarray) -> tuple[str, np.ndarray]:
-    """(default model kind, Phred value of each symbol) for a block's sorted quality bytes."""
+def default_mapping(alphabet: np.ndarray, lengths: np.ndarray, mate: np.ndarray | None = None
+                    ) -> tuple[str, np.ndarray]:
+    """(default model kind, Phred value of each symbol) for a block's sorted quality bytes
+    (``mate``: the block's mate flags; a block with read 2s may get a model trained on both)."""
     alphabet = np.asarray(alphabet, dtype=np.uint8)
-    return (defaults.kind_for(alphabet, lengths),
+    paired = mate is not None and bool(np.any(np.asarray(mate)))
+    return (defaults.kind_for(alphabet, lengths, paired),
             defaults.phred_map(alphabet, defaults.phred_offset(alphabet)).astype(np.uint8))
 
 
@@ -338,7 +341,8 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         with _single_thread():
             q64 = quals.astype(np.int64)
             ctx_bits = _run_parts(lambda part, enc: _run(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT,
-                                                         W0_DEFAULT, q64, enc, qin, False, longest, first),
+                                                         W0_DEFAULT, q64, enc, qin, defaults.sees_mate(kind),
+                                                         longest, first),
                                   rows, encs)
         head = _head(version, MODE_DEFAULT, k, seg, first, shift, betas, W0_DEFAULT)
         head += bytes([defaults.kind_id(kind)]) + digest + phred.tobytes()
@@ -419,7 +423,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
         if int(phred.max()) >= defaults.PHRED_LEVELS:
             raise FormatError("qual_mix Phred map out of range")
         ip, _, qin = _default_parts(defaults.KINDS[kid], phred, k, sha)  # ModelMismatchError
-        use_mate = False
+        use_mate = defaults.sees_mate(defaults.KINDS[kid])
     else:
         qm = read_fitted_model(rd, k, "qual_mix")
         try:

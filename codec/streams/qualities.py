@@ -68,7 +68,7 @@ def _encode_symbols(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray,
                     k: int, level: int, alphabet: np.ndarray) -> tuple[bytes, CodecId]:
     if level < MIX_MIN_LEVEL and (level <= 1 or not USE_DEFAULTS):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
-    default = qual_mix.default_mapping(alphabet, lengths) if level < MIX_MIN_LEVEL else None
+    default = qual_mix.default_mapping(alphabet, lengths, mate) if level < MIX_MIN_LEVEL else None
     if default is not None and defaults.family_of(default[0]) == "long" and level <= GATE_MAX_LEVEL \
             and not _lstm_pays(symbols, lengths, bases, mate, k, level, default):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
