@@ -62,8 +62,8 @@ field, ``uvarint first`` (rows of the first chunk, 1..chunk) right after ``chunk
 versions 1-4 start with 16 rows. See :func:`first_chunk`.
 
 In mode 2 the LSTM's previous-quality inputs are ``phred[q]`` (start token: 94),
-its mate input is 0 (the mate for kinds in ``defaults.SEES_MATE``), and its table is the integer softmax of the logits of
-output columns ``phred[0..K-1]`` only (``IntPredictor.restrict``), total 2**20,
+its mate input is 0 (the row's mate for kinds in ``defaults.SEES_MATE``), and its
+table is the integer softmax of the logits of output columns ``phred[0..K-1]`` only (``IntPredictor.restrict``), total 2**20,
 every entry >= 1. Mixing, context model and coding order are those of mode 1.
 """
 
@@ -161,7 +161,7 @@ def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: in
 
     ``qin`` maps symbols (and the start token K) to the LSTM's previous-quality inputs
     (identity for fitted models, Phred values for the defaults); ``use_mate`` feeds the
-    mate to the LSTM (the defaults see 0); ``longest`` > 0 (the block's longest read)
+    mate to the LSTM (shipped defaults see 0 unless ``defaults.sees_mate``); ``longest`` > 0 (the block's longest read)
     selects the PositionMixer of payload versions 3-4 and 7-8, 0 the BucketMixer; ``first``
     is the first chunk's row count (:func:`_chunks`). Returns
     (encoder only) an estimate of the bits the context model alone would need."""
