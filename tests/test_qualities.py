@@ -216,7 +216,7 @@ def test_qual_mix_real_sample_threads_and_corruption() -> None:
 def _layout(payload: bytes) -> int:
     """The version-1..4 layout of a payload an encoder writes now (versions 5-8: with the first chunk)."""
     assert payload[0] >= qual_mix.VERSION_FIRST
-    return payload[0] - qual_mix.VERSION_FIRST + qual_mix.VERSION
+    return qual_mix._layout(payload[0])
 
 
 def test_qual_mix_first_chunk_is_read_from_the_payload(monkeypatch) -> None:

@@ -19,8 +19,8 @@ from ..errors import ModelMismatchError
 from .intexact import IntPredictor
 from .quantize import QuantModel
 
-__all__ = ["CURRENT", "CURRENT_PAIRED", "KINDS", "PHRED_LEVELS", "SEES_MATE", "family_for", "sees_mate", "family_of", "kind_for", "phred_map", "phred_offset",
-           "kind_id", "load_default", "weight_bytes"]
+__all__ = ["CURRENT", "CURRENT_PAIRED", "KINDS", "PHRED_LEVELS", "SEES_MATE", "family_for", "family_of",
+           "kind_for", "kind_id", "load_default", "phred_map", "phred_offset", "sees_mate", "weight_bytes"]
 
 PHRED_LEVELS = 94          # Phred 0..93 (bytes '!'..'~' at offset 33)
 # Every weight file ever shipped, by archive id (append-only: an archive names its model by this

@@ -2,7 +2,7 @@
 
 One small model per read *family* (see :func:`codec.model.defaults.family_for`), trained on a
 deliberate subset of the public data in ``../shared/data`` (only ``_R1`` files / single
-files, and only their first reads; kinds in ``BOTH_MATES`` also the ``_R2`` mates), quantised and written to
+files, and only their first reads; kinds that see the mate also the ``_R2`` mates), quantised and written to
 ``codec/weights/<kind>.qlstm`` (``QuantModel.to_bytes()``) together with
 ``codec/weights/PROVENANCE.md``. A retrained model is a new *kind* (``illumina40_v2``),
 appended to :data:`codec.model.defaults.KINDS`: archives name their model by kind and
@@ -16,7 +16,7 @@ the coder uses only the logits of the block's own Phred values
 (:meth:`codec.model.intexact.IntPredictor.restrict`), normalised by the integer
 softmax to an exact table over the block alphabet. The mate feature is 0 (the
 models are trained on read-1 / single-end data; the mixer and the context model
-see the mate), except for the ``BOTH_MATES`` kinds, trained on both mates with it.
+see the mate), except for the kinds in ``defaults.SEES_MATE``, trained on both mates with it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ import torch
 from .config import PredictorConfig
 from .core import Predictor
 from .features import all_features, qual_vocab, sample_windows, segment_rows, warmup_cosine_lr
-from .defaults import CURRENT, CURRENT_PAIRED, PHRED_LEVELS, SEES_MATE, family_of, phred_map, phred_offset
+from .defaults import (CURRENT, CURRENT_PAIRED, PHRED_LEVELS, SEES_MATE, family_of, phred_map, phred_offset,
+                       sees_mate)
 from .quantize import quantize
 
 HIDDEN = 32
@@ -69,9 +70,6 @@ TRAIN: dict[str, list[tuple[str, int]]] = {
 # 4-8 % smaller, unseen R2 mates and files gaining about as much: benchmarks/results).
 STEPS = {"binned": 1000, "illumina40": 1100, "long": 250, "illumina40_v2": 8800, "long_v2": 2000,
          "illumina40_v3": 8800}
-# Kinds that also learn from the _R2 mate of every _R1 training file (same first N reads) and see
-# the mate input (read 2 = 1); the others see 0 there.
-BOTH_MATES = SEES_MATE
 
 _BASE_CODE = np.full(256, 4, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):
@@ -104,13 +102,13 @@ def read_fastq(path: Path, n_reads: int | None = None) -> tuple[np.ndarray, np.n
 
 
 def training_files(kind: str, data_dir: Path = DATA) -> list[tuple[str, int, int]]:
-    """(file, first N reads, mate) a kind learns from: its family's list, plus for BOTH_MATES kinds
-    the _R2 file beside each _R1 one."""
+    """(file, first N reads, mate) a kind learns from: its family's list, plus, for the kinds that see
+    the mate (``defaults.SEES_MATE``), the same reads of the _R2 file beside each _R1 one."""
     out = []
     for name, n in TRAIN[family_of(kind)]:
         out.append((name, n, 0))
         mate2 = name.replace("_R1.", "_R2.")
-        if kind in BOTH_MATES and mate2 != name and (data_dir / mate2).exists():
+        if sees_mate(kind) and mate2 != name and (data_dir / mate2).exists():
             out.append((mate2, n, 1))
     return out
 
@@ -161,7 +159,7 @@ def train_kind(kind: str, data_dir: Path = DATA, steps: int | None = None, seed:
         idx_t = torch.from_numpy(idx)
         y = torch.where(torch.from_numpy(valid), y_all[idx_t], -1)
         x = x_all[idx_t]
-        if kind not in BOTH_MATES:
+        if not sees_mate(kind):
             x[..., 5] = 0  # mate input unused by these defaults
         _, loss = model(x, targets=y)
         opt.zero_grad(set_to_none=True)
@@ -245,7 +243,7 @@ def _write_provenance(out: Path, lines, argv) -> None:
            f"python {platform.python_version()}, 1 torch thread).", "",
            f"Model: `Predictor` embed {EMBED}, hidden {HIDDEN}, 1 layer, {PHRED_LEVELS} outputs (Phred 0..93), "
            f"inputs `qual_vocab({PHRED_LEVELS})` (q1, q2 as Phred; position; bases; change count; mate, fixed 0 "
-           f"except for {', '.join(sorted(BOTH_MATES))}). "
+           f"except for {', '.join(sorted(SEES_MATE))}). "
            f"Adam, batch {BATCH} windows of up to {WINDOW} symbols, lr warm-up then cosine 1e-2 -> 3e-4, "
            f"seed {SEED} (torch and numpy). Post-training int8 quantisation (`quantize`), file = "
            "`QuantModel.to_bytes()`.", "",

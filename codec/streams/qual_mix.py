@@ -95,6 +95,7 @@ VERSION_PARTS = 2
 VERSION_POS = 3        # version 1 with the PositionMixer (reads up to MAX_POS long)
 VERSION_POS_PARTS = 4  # version 2 with the PositionMixer
 VERSION_FIRST = 5      # versions 5-8: versions 1-4 with the size of the first chunk in the payload
+LAST_VERSION = VERSION_FIRST + VERSION_POS_PARTS - VERSION
 MAX_PARTS = 8
 PART_MIN_SYMBOLS = 1 << 19  # a block splits into two parts from twice this many symbols ...
 PART_MIN_MEAN = 500         # ... of long reads (short-read steps are wide, decoding is fast already)
@@ -383,16 +384,17 @@ def _read_params(rd: Reader, version: int, chunk: int) -> tuple[int, int, tuple[
 
 def _version_of(payload: bytes) -> int:
     """The payload version a decoder expects: the first byte when it names a later version."""
-    return payload[0] if payload and VERSION < payload[0] <= VERSION_FIRST + 3 else VERSION
+    return payload[0] if payload and VERSION < payload[0] <= LAST_VERSION else VERSION
 
 
 def default_kind(payload: bytes, n_symbols: int) -> str | None:
     """The shipped model a MODE_DEFAULT payload names (for ``seqlm info``); None in other modes."""
     rd = Reader(payload)
-    head = read_payload_head(rd, n_symbols, 0, "qual_mix", (MODE_MIX, MODE_DEFAULT), _version_of(payload))
+    version = _version_of(payload)
+    head = read_payload_head(rd, n_symbols, 0, "qual_mix", (MODE_MIX, MODE_DEFAULT), version)
     if head is None or head[0] != MODE_DEFAULT:
         return None
-    _read_params(rd, _version_of(payload), head[2])
+    _read_params(rd, version, head[2])
     kid = rd.u8()
     return defaults.KINDS[kid] if kid < len(defaults.KINDS) else f"kind{kid}"
 
