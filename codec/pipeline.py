@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import forked
 from .errors import ChecksumError, FastqFormatError, FormatError
 from .fastq.records import FastqBlock, parse_block, write_block
 from .streams import bases, layout, lengths as lengths_stream, names_fallback, qualities
@@ -148,8 +149,9 @@ def compress_block(chunks: list[bytes], starts: list[int], level: int,
     codes = BASE_CODE[seq]
     with _stream_pool(threads) as run:
         # the heavy coders are independent when encoding: qualities, bases and names overlap
-        # (their kernels release the GIL); results are joined in a fixed order
-        quals_job = run(qualities.encode_qualities, qual, lens, codes, mate, level)
+        # (their kernels release the GIL, a long-read block's quality parts run in child
+        # processes); results are joined in a fixed order
+        quals_job = run(qualities.encode_qualities, qual, lens, codes, mate, level, threads)
         bases_job = run(bases.encode_bases, codes, lens, mate, level, bases.error_rate(qual))
         names_jobs = [run(_encode_names, blk.names, parsed[0].names if i else None) for i, blk in enumerate(parsed)]
         streams = [_stream(StreamId.LAYOUT, CodecId.RAW, n_rec, layout.encode_layout(parsed), infos)]
@@ -231,14 +233,18 @@ def _decode_modelled(r: Reader, n_rec: int, files: list[tuple[int, int]], thread
     mask, exc_chars = decode_exceptions(_need(streams, StreamId.EXCEPTIONS)[2], total)
     mate = np.repeat(np.arange(n_files, dtype=np.uint8), n_rec)
     qual_payload = _need(streams, StreamId.QUALITIES)[2]
+    base_payload = _need(streams, StreamId.BASES)[2]
     with _stream_pool(threads) as run:
         names_job = run(_decode_all_names, streams, n_files, n_rec)   # overlaps bases -> qualities
-        quals_job = None
-        if qualities.reads_only_n_flags(qual_payload):   # then qualities overlap bases too
+        if threads > 1 and qualities.reads_only_n_flags(qual_payload):
+            # qualities overlap bases too, in a child process: both are step loops (codec.forked)
             n_flags = np.where(mask, 4, 0).astype(np.uint8)
-            quals_job = run(qualities.decode_qualities, qual_payload, lens, n_flags, mate)
-        codes = bases.decode_bases(_need(streams, StreamId.BASES)[2], lens, mate, mask)
-        qual = quals_job() if quals_job else qualities.decode_qualities(qual_payload, lens, codes, mate)
+            qual, codes = forked.run_beside(
+                lambda: qualities.decode_qualities(qual_payload, lens, n_flags, mate),
+                [lambda: bases.decode_bases(base_payload, lens, mate, mask)])
+        else:
+            codes = bases.decode_bases(base_payload, lens, mate, mask)
+            qual = qualities.decode_qualities(qual_payload, lens, codes, mate, threads)
         names = names_job()
     seq = BASE_CHAR[np.minimum(codes, 3)]
     seq[mask] = exc_chars

@@ -237,7 +237,8 @@ def test_qual_mix_first_chunk_is_read_from_the_payload(monkeypatch) -> None:
 
 def test_qual_mix_parts_payload(monkeypatch) -> None:
     """Long-read blocks from 2 * PART_MIN_SYMBOLS symbols code two independent parts (version 2),
-    decoded on two threads; the bytes do not depend on the thread count."""
+    coded one after the other or in a child process each (``workers``); the bytes do not
+    depend on which, and a damaged part fails in whichever process decodes it."""
     quals, lengths, bases, mate = long_read_block()
     one_part = qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
     monkeypatch.setattr(qual_mix, "PART_MIN_SYMBOLS", 1000)
@@ -245,12 +246,13 @@ def test_qual_mix_parts_payload(monkeypatch) -> None:
     with threadpool_limits(limits=1, user_api="blas"):
         payload = qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
     assert _layout(payload) == qual_mix.VERSION_PARTS and _layout(one_part) == qual_mix.VERSION
-    assert payload == qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
+    assert payload == qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2, workers=2)
     monkeypatch.setattr(qual_mix, "PART_MIN_SYMBOLS", 1 << 19)   # the decoder reads the part count
-    assert np.array_equal(qual_mix.decode_qualities(payload, lengths, bases, mate, 9), quals)
-    assert np.array_equal(qual_mix.decode_qualities(one_part, lengths, bases, mate, 9), quals)
-    assert_rejects_damage(lambda blob: qual_mix.decode_qualities(blob, lengths, bases, mate, 9), payload,
-                          b"\x03", (payload[:-8] + bytes([payload[-8] ^ 0x10]) + payload[-7:],))
+    for workers in (1, 2):
+        assert np.array_equal(qual_mix.decode_qualities(payload, lengths, bases, mate, 9, workers), quals)
+        assert np.array_equal(qual_mix.decode_qualities(one_part, lengths, bases, mate, 9, workers), quals)
+        assert_rejects_damage(lambda blob: qual_mix.decode_qualities(blob, lengths, bases, mate, 9, workers),
+                              payload, b"\x03", (payload[:-8] + bytes([payload[-8] ^ 0x10]) + payload[-7:],))
 
 def test_qual_mix_versions_follow_read_length(monkeypatch) -> None:
     """Reads up to MAX_POS long get the PositionMixer (version 3, or 4 in parts), longer ones keep

@@ -72,11 +72,11 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..entropy.coder import StepDecoder, StepEncoder
+from .. import forked
 from ..errors import FormatError
 from ..jit import nb
 from ..model import defaults
@@ -231,19 +231,50 @@ def _split_rows(rows: dict[str, np.ndarray], parts: int) -> list[dict[str, np.nd
     return [{key: np.ascontiguousarray(v[p::parts]) for key, v in rows.items()} for p in range(parts)]
 
 
-def _run_parts(run_part: Callable[[dict[str, np.ndarray], StepEncoder | StepDecoder], float],
-               rows: dict[str, np.ndarray], coders: list) -> float:
-    """``run_part(rows, coder)`` over each part, on one thread per part (parts are independent)."""
-    if len(coders) == 1:
-        return run_part(rows, coders[0])
-    parts = _split_rows(rows, len(coders))
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-        return sum(f.result() for f in [pool.submit(run_part, r, c) for r, c in zip(parts, coders)])
+def _beside(first: Callable[[], object], rest: list[Callable[[], object]], workers: int) -> list:
+    """``[first(), *(f() for f in rest)]``: with ``workers`` > 1 the ``rest`` run in forked
+    children (:mod:`codec.forked`; the step loop holds the GIL too often for threads to
+    overlap), else one after the other here."""
+    if workers > 1 and rest:
+        return forked.run_beside(first, rest)
+    return [first()] + [f() for f in rest]
 
 
-def _parts_tail(coders: list[StepEncoder]) -> bytes:
+def _encode_parts(run_part: Callable[[dict[str, np.ndarray], StepEncoder], float],
+                  rows: dict[str, np.ndarray], parts: int, workers: int) -> tuple[float, list[bytes]]:
+    """``run_part(rows, encoder)`` over each part: (summed context-model estimate, words per part)."""
+    def job(part: dict[str, np.ndarray]) -> tuple[float, bytes]:
+        enc = StepEncoder()
+        bits = run_part(part, enc)
+        return bits, enc.finish()
+
+    split = _split_rows(rows, parts) if parts > 1 else [rows]
+    done = _beside(lambda: job(split[0]), [lambda p=p: job(p) for p in split[1:]], workers)
+    return sum(bits for bits, _ in done), [words for _, words in done]
+
+
+def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], object],
+                  rows: dict[str, np.ndarray], words: list[bytes], quals: np.ndarray, workers: int) -> None:
+    """``run_part(rows, decoder)`` over each part, filling ``quals`` (zeros before).
+
+    A forked part sends back its own copy of ``quals``, in which only its rows are
+    filled (the rest are still zero), so OR-ing the copies in merges them."""
+    split = _split_rows(rows, len(words)) if len(words) > 1 else [rows]
+    forking = workers > 1 and len(words) > 1
+
+    def job(part: dict[str, np.ndarray], w: bytes) -> np.ndarray | None:
+        run_part(part, StepDecoder(w))
+        return quals.astype(np.uint8) if forking else None
+
+    done = _beside(lambda: run_part(split[0], StepDecoder(words[0])),
+                   [lambda p=p, w=w: job(p, w) for p, w in zip(split[1:], words[1:])], workers)
+    for copy in done[1:]:
+        if copy is not None:
+            quals |= copy
+
+
+def _parts_tail(words: list[bytes]) -> bytes:
     """After the crc: nothing for one part, else the part count and word lengths, then the words."""
-    words = [c.finish() for c in coders]
     if len(words) == 1:
         return words[0]
     return bytes([len(words)]) + b"".join(encode_uvarint(len(w)) for w in words[:-1]) + b"".join(words)
@@ -290,9 +321,9 @@ def _read_parts(words: bytes, version: int) -> list[bytes]:
 
 
 def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                     n_symbols: int, level: int = 7) -> bytes:
+                     n_symbols: int, level: int = 7, workers: int = 1) -> bytes:
     """Compress quality symbols (indices 0..n_symbols-1) of one block."""
-    return encode_with_estimate(quals, lengths, bases, mate, n_symbols, level)[0]
+    return encode_with_estimate(quals, lengths, bases, mate, n_symbols, level, workers=workers)[0]
 
 
 def default_mapping(alphabet: np.ndarray, lengths: np.ndarray, mate: np.ndarray | None = None
@@ -314,13 +345,14 @@ def _default_parts(kind: str, phred: np.ndarray, k: int, sha: bytes | None
 
 
 def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                         n_symbols: int, level: int = 7, *, default: tuple[str, np.ndarray] | None = None
-                         ) -> tuple[bytes, float]:
+                         n_symbols: int, level: int = 7, *, default: tuple[str, np.ndarray] | None = None,
+                         workers: int = 1) -> tuple[bytes, float]:
     """Payload, and an estimate (bytes) of what the context model alone would have coded.
 
     ``default = (kind, phred)`` (see :func:`default_mapping`) codes with the shipped
     default model of ``kind`` (MODE_DEFAULT: no fitting, no weights in the payload);
-    ``phred[s]`` is the Phred value (0..93) of symbol ``s``."""
+    ``phred[s]`` is the Phred value (0..93) of symbol ``s``. ``workers`` > 1 codes the
+    parts of a long-read block (:func:`n_parts`) side by side; the bytes are the same."""
     quals, lengths, bases, mate, k = check_encode_inputs(quals, lengths, bases, mate, n_symbols)
     if len(quals) == 0 or k <= 1:
         return struct.pack("<BB", VERSION, MODE_EMPTY), 0.0
@@ -328,9 +360,9 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
     rows = _rows(lengths, mate, seg)
     shift = qual_ctx.pos_shift_for(lengths)
     betas = qual_ctx.BETAS
-    encs = [StepEncoder() for _ in range(n_parts(lengths))]
+    parts = n_parts(lengths)
     longest = int(lengths.max())
-    version = _payload_version(len(encs), longest)
+    version = _payload_version(parts, longest)
     longest = longest if _uses_positions(version) else 0
     first = first_chunk(int(rows["len"].max()))
     if default is not None:
@@ -341,24 +373,24 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         ip, digest, qin = _default_parts(kind, phred, k, None)
         with _single_thread():
             q64 = quals.astype(np.int64)
-            ctx_bits = _run_parts(lambda part, enc: _run(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT,
-                                                         W0_DEFAULT, q64, enc, qin, defaults.sees_mate(kind),
-                                                         longest, first),
-                                  rows, encs)
+            ctx_bits, words = _encode_parts(
+                lambda part, enc: _run(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT, W0_DEFAULT, q64, enc,
+                                       qin, defaults.sees_mate(kind), longest, first), rows, parts, workers)
         head = _head(version, MODE_DEFAULT, k, seg, first, shift, betas, W0_DEFAULT)
         head += bytes([defaults.kind_id(kind)]) + digest + phred.tobytes()
         head += struct.pack("<I", zlib.crc32(quals.tobytes()))
-        return head + _parts_tail(encs), ctx_bits / 8
+        return head + _parts_tail(words), ctx_bits / 8
     with _single_thread():
         model = fit_model(quals, rows, bases, k, level, work=_fit_work(len(quals), level))
         qm = quantize(model)
         ip = IntPredictor(qm)
         q64 = quals.astype(np.int64)
-        ctx_bits = _run_parts(lambda part, enc: _run(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT, W0,
-                                                     q64, enc, longest=longest, first=first), rows, encs)
+        ctx_bits, words = _encode_parts(lambda part, enc: _run(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT,
+                                                               W0, q64, enc, longest=longest, first=first),
+                                        rows, parts, workers)
     head = _head(version, MODE_MIX, k, seg, first, shift, betas, W0)
     head += blob(qm.to_bytes()) + struct.pack("<I", zlib.crc32(quals.tobytes()))
-    return head + _parts_tail(encs), ctx_bits / 8
+    return head + _parts_tail(words), ctx_bits / 8
 
 
 def _head(version: int, mode: int, k: int, seg: int, first: int, shift: int, betas: tuple[int, int, int],
@@ -400,8 +432,8 @@ def default_kind(payload: bytes, n_symbols: int) -> str | None:
 
 
 def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                     n_symbols: int) -> np.ndarray:
-    """Inverse of :func:`encode_qualities`; returns a flat uint8 array."""
+                     n_symbols: int, workers: int = 1) -> np.ndarray:
+    """Inverse of :func:`encode_qualities`; returns a flat uint8 array (``workers`` as there)."""
     lengths, bases, mate = _check_inputs(lengths, bases, mate)
     k = int(n_symbols)
     rd = Reader(payload)
@@ -435,10 +467,10 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     crc, words = read_crc_and_words(rd, payload, "qual_mix", aligned=not _has_parts(version))
     rows = _rows(lengths, mate, seg)
     quals = np.zeros(total, dtype=np.int64)
-    decoders = [StepDecoder(w) for w in _read_parts(words, version)]
     with _single_thread():
-        _run_parts(lambda part, dec: _run(ip, part, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals,
-                                          dec, qin, use_mate, longest, first), rows, decoders)
+        _decode_parts(lambda part, dec: _run(ip, part, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals,
+                                             dec, qin, use_mate, longest, first), rows, _read_parts(words, version),
+                      quals, workers)
     if total and (quals.max() >= k or quals.min() < 0):
         raise FormatError("qual_mix decoded symbol outside the alphabet")
     return checked_symbols(quals, crc, "qual_mix")

@@ -65,7 +65,7 @@ def _lstm_pays(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate
 
 
 def _encode_symbols(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                    k: int, level: int, alphabet: np.ndarray) -> tuple[bytes, CodecId]:
+                    k: int, level: int, alphabet: np.ndarray, workers: int = 1) -> tuple[bytes, CodecId]:
     if level < MIX_MIN_LEVEL and (level <= 1 or not USE_DEFAULTS):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
     default = qual_mix.default_mapping(alphabet, lengths, mate) if level < MIX_MIN_LEVEL else None
@@ -73,7 +73,7 @@ def _encode_symbols(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray,
             and not _lstm_pays(symbols, lengths, bases, mate, k, level, default):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
     mixed, ctx_estimate = qual_mix.encode_with_estimate(symbols, lengths, bases, mate, k, level,
-                                                        default=default)
+                                                        default=default, workers=workers)
     if ctx_estimate < 1.01 * len(mixed):
         plain = qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level)
         if len(plain) <= len(mixed):
@@ -82,8 +82,9 @@ def _encode_symbols(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray,
 
 
 def encode_qualities(qual: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                     level: int) -> tuple[bytes, CodecId]:
-    """``qual``: raw quality bytes of the block; ``bases``: codes 0..4."""
+                     level: int, workers: int = 1) -> tuple[bytes, CodecId]:
+    """``qual``: raw quality bytes of the block; ``bases``: codes 0..4. ``workers``: processes
+    the LSTM mix may code a long-read block's parts on (never changes the bytes)."""
     alphabet = np.unique(qual)
     head = blob(alphabet.tobytes())
     if len(alphabet) <= 1:
@@ -91,7 +92,7 @@ def encode_qualities(qual: np.ndarray, lengths: np.ndarray, bases: np.ndarray, m
     lut = np.zeros(256, dtype=np.uint8)
     lut[alphabet] = np.arange(len(alphabet), dtype=np.uint8)
     symbols = lut[qual]
-    payload, codec_id = _encode_symbols(symbols, lengths, bases, mate, len(alphabet), level, alphabet)
+    payload, codec_id = _encode_symbols(symbols, lengths, bases, mate, len(alphabet), level, alphabet, workers)
     return head + bytes([codec_id]) + payload, codec_id
 
 
@@ -118,8 +119,9 @@ def shipped_model(payload: bytes) -> str | None:
     return qual_mix.default_kind(r.take(r.remaining()), len(alphabet))
 
 
-def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray) -> np.ndarray:
-    """Raw quality bytes of the block."""
+def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
+                     workers: int = 1) -> np.ndarray:
+    """Raw quality bytes of the block (``workers`` as in :func:`encode_qualities`)."""
     alphabet, codec_id, r = _read_head(payload)
     if len(alphabet) == 0 and int(lengths.sum()) > 0:
         raise FormatError("empty quality alphabet")
@@ -131,5 +133,6 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     decoders = _decoders()
     if codec_id not in decoders:
         raise FormatError(f"unknown quality codec id {codec_id}")
-    symbols = decoders[CodecId(codec_id)](r.take(r.remaining()), lengths, bases, mate, len(alphabet))
+    extra = {"workers": workers} if codec_id == CodecId.QUAL_MIX else {}
+    symbols = decoders[CodecId(codec_id)](r.take(r.remaining()), lengths, bases, mate, len(alphabet), **extra)
     return alphabet[symbols]

@@ -1,0 +1,81 @@
+"""codec.forked: jobs in child processes, results and errors back in the parent."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from codec import forked
+from codec.errors import FormatError
+
+needs_fork = pytest.mark.skipif(not forked.available(), reason="no fork on this platform")
+
+
+@pytest.fixture(params=["fork", "threads"])
+def mode(request, monkeypatch) -> str:
+    if request.param == "fork" and not forked.available():
+        pytest.skip("no fork on this platform")
+    if request.param == "threads":
+        monkeypatch.setenv(forked.ENV_OFF, "1")
+    return request.param
+
+
+def _no_children_left() -> bool:
+    """No child process is running or waiting to be reaped."""
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def test_results_come_back_in_order(mode) -> None:
+    big = np.arange(3_000_000, dtype=np.int64)   # larger than a pipe's buffer
+    out = forked.run_beside(lambda: "mine", [lambda: big * 2, lambda: {"k": (1, 2)}])
+    assert out[0] == "mine" and np.array_equal(out[1], big * 2) and out[2] == {"k": (1, 2)}
+    assert _no_children_left()
+
+
+@needs_fork
+def test_jobs_run_in_another_process() -> None:
+    parent = os.getpid()
+    assert forked.run_beside(os.getpid, [os.getpid])[1] != parent
+
+
+def test_child_error_is_raised_with_its_fields(mode) -> None:
+    def bad() -> None:
+        raise FormatError("corrupt part", offset=123)
+
+    with pytest.raises(FormatError) as info:
+        forked.run_beside(lambda: 1, [bad])
+    assert info.value.offset == 123 and str(info.value) == "corrupt part (at byte offset 123)"
+    assert _no_children_left()
+
+
+def test_error_here_stops_the_children(mode) -> None:
+    def mine() -> None:
+        raise ValueError("here")
+
+    with pytest.raises(ValueError, match="here"):
+        forked.run_beside(mine, [lambda: sum(range(10**6))])
+    assert _no_children_left()
+
+
+@needs_fork
+def test_a_child_that_dies_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="without a result"):
+        forked.run_beside(lambda: 1, [lambda: os._exit(3)])
+    assert _no_children_left()
+
+
+def test_unpicklable_error_still_reports(mode) -> None:
+    class Local(Exception):   # a local class cannot be pickled
+        pass
+
+    def bad() -> None:
+        raise Local("odd")
+
+    with pytest.raises((RuntimeError, Local), match="odd"):
+        forked.run_beside(lambda: 1, [bad])
