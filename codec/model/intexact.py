@@ -71,16 +71,21 @@ def _cell0(xrows, tab, acc, m_hh, sig, tnh, h, c):
       gf = np.empty(hid, dtype=np.int64)
       gg = np.empty(hid, dtype=np.int64)
       go = np.empty(hid, dtype=np.int64)
+      zs = np.empty(g4, dtype=tab.dtype)
       for r in range(blk * _BLK, min(n, (blk + 1) * _BLK)):
         x = xrows[r]
         ar = acc[r]
+        # the input rows are summed in the table's own type (int32 when IntPredictor found
+        # that n_features of its largest entries fit): twice the SIMD width, same integers
         t0 = tab[x[0]]
         for j in range(g4):
-            z[j] = np.int64(t0[j]) + _rs(np.int64(ar[j]) * m_hh[j], MULT_SHIFT)
+            zs[j] = t0[j]
         for f in range(1, nf):
             t = tab[x[f]]
             for j in range(g4):
-                z[j] += np.int64(t[j])
+                zs[j] += t[j]
+        for j in range(g4):
+            z[j] = np.int64(zs[j]) + _rs(np.int64(ar[j]) * m_hh[j], MULT_SHIFT)
         _cell_update(z, h[r], c[r], sig, tnh, gi, gf, gg, go)
 
 
@@ -110,29 +115,36 @@ def _freqs(oacc, m_out, b_out, ex, freq):
     n, k = freq.shape
     for blk in range((n + _BLK - 1) // _BLK):
       lg = np.empty(k, dtype=np.int64)
+      e = np.empty(k, dtype=np.int64)
+      # one simple loop per stage (logits, max, first argmax, LUT index, exp, scale, total)
+      # so that each vectorises; the integers are those of the one-loop form
       for r in range(blk * _BLK, min(n, (blk + 1) * _BLK)):
         ar = oacc[r]
-        best = np.int64(-(1 << 62))
-        top = 0
         for j in range(k):
-            lj = _rs(np.int64(ar[j]) * m_out[j], MULT_SHIFT) + b_out[j]
-            lg[j] = lj
-            if lj > best:
-                best = lj
-                top = j
+            lg[j] = _rs(np.int64(ar[j]) * m_out[j], MULT_SHIFT) + b_out[j]
+        best = lg[0]
+        for j in range(1, k):
+            best = max(best, lg[j])
+        top = 0
+        while lg[top] != best:
+            top += 1
+        for j in range(k):
+            lg[j] = min((best - lg[j]) >> LUT_SHIFT, LUT_SIZE - 1)
+        for j in range(k):
+            e[j] = ex[lg[j]]
         s = np.int64(0)
         for j in range(k):
-            e = ex[min((best - lg[j]) >> LUT_SHIFT, LUT_SIZE - 1)]
-            lg[j] = e
-            s += e
+            s += e[j]
         rr = (np.int64(FREQ_TOTAL - k) << 32) // s
+        for j in range(k):
+            e[j] = 1 + ((e[j] * rr) >> 32)
         tot = np.int64(0)
+        for j in range(k):
+            tot += e[j]
+        e[top] += FREQ_TOTAL - tot
         fr = freq[r]
         for j in range(k):
-            fj = 1 + ((lg[j] * rr) >> 32)
-            fr[j] = fj
-            tot += fj
-        fr[top] += FREQ_TOTAL - tot
+            fr[j] = e[j]
 
 
 def _pad16(n: int) -> int:
