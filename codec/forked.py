@@ -89,13 +89,13 @@ def _rebuild(cls: type[BaseException], args: tuple, attrs: dict) -> BaseExceptio
 class Job(Generic[T]):
     """A running job: :meth:`result` waits for it, :meth:`cancel` stops it."""
 
-    def __init__(self, fn: Callable[[], T]) -> None:
+    def __init__(self, fn: Callable[[], T], nice: int = 0) -> None:
         self._pid = 0
         self._thread: threading.Thread | None = None
         self._fd = -1
         self._data = b""
         if available():
-            self._fork(fn)
+            self._fork(fn, nice)
         else:
             self._thread = threading.Thread(target=self._run_here, args=(fn,), daemon=True)
             self._thread.start()
@@ -103,7 +103,7 @@ class Job(Generic[T]):
     def _run_here(self, fn: Callable[[], T]) -> None:
         self._data = _outcome(fn)
 
-    def _fork(self, fn: Callable[[], T]) -> None:
+    def _fork(self, fn: Callable[[], T], nice: int) -> None:
         read_fd, write_fd = os.pipe()
         with _compiler_lock(), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # Python >= 3.12 warns of threads
@@ -111,6 +111,8 @@ class Job(Generic[T]):
         if pid == 0:  # the child: never returns into the caller's code
             try:
                 os.close(read_fd)
+                if nice:
+                    os.nice(nice)
                 _write_all(write_fd, _outcome(fn))
             finally:
                 os._exit(0)
@@ -152,18 +154,20 @@ class Job(Generic[T]):
             self._pid = 0
 
 
-def start(fn: Callable[[], T]) -> Job[T]:
-    """Run ``fn()`` in a forked child (or a thread, see :func:`available`)."""
-    return Job(fn)
+def start(fn: Callable[[], T], nice: int = 0) -> Job[T]:
+    """Run ``fn()`` in a forked child (or a thread, see :func:`available`), ``nice`` steps
+    below this process's priority."""
+    return Job(fn, nice)
 
 
-def run_beside(mine: Callable[[], Any], others: list[Callable[[], Any]]) -> list[Any]:
-    """``[mine(), *(f() for f in others)]``, with each of ``others`` in a child of its own.
+def run_beside(mine: Callable[[], Any] | None, others: list[Callable[[], Any]], nice: int = 0) -> list[Any]:
+    """``[mine(), *(f() for f in others)]``, with each of ``others`` in a child of its own
+    (``nice``: see :func:`start`); ``mine = None`` only waits for the children (its entry is None).
 
     If ``mine`` fails, the children are stopped before the error propagates."""
-    jobs = [start(fn) for fn in others]
+    jobs = [start(fn, nice) for fn in others]
     try:
-        first = mine()
+        first = mine() if mine is not None else None
     except BaseException:
         for job in jobs:
             job.cancel()

@@ -79,3 +79,9 @@ def test_unpicklable_error_still_reports(mode) -> None:
 
     with pytest.raises((RuntimeError, Local), match="odd"):
         forked.run_beside(lambda: 1, [bad])
+
+
+def test_only_children_at_lower_priority(mode) -> None:
+    niceness = forked.run_beside(None, [lambda: os.nice(0), lambda: 6 * 7], nice=3)
+    assert niceness[0] is None and niceness[2] == 42
+    assert niceness[1] == os.nice(0) + (3 if mode == "fork" else 0)

@@ -109,6 +109,7 @@ LONG_ROW = 512          # the shortest segment (qual_lstm._seg_len): rows this l
 LR_SHIFT = 7
 W0 = 128          # initial weight in 1/256 (0.5)
 W0_DEFAULT = 192  # initial weight of the default model (it is good from the first read)
+ENCODE_NICE = 5   # priority of the encoder's part processes below the base stream's (_encode_parts)
 # fitting work per level in symbol-steps: (per input symbol, minimum, maximum)
 # (level 5 and below: qualities.py uses the context model alone, see its docstring)
 WORK = {2: (0.1, 1e5, 2e5), 3: (0.15, 1.5e5, 3e5), 4: (0.2, 2e5, 4e5), 5: (0.25, 2.5e5, 5e5),
@@ -231,15 +232,6 @@ def _split_rows(rows: dict[str, np.ndarray], parts: int) -> list[dict[str, np.nd
     return [{key: np.ascontiguousarray(v[p::parts]) for key, v in rows.items()} for p in range(parts)]
 
 
-def _beside(first: Callable[[], object], rest: list[Callable[[], object]], workers: int) -> list:
-    """``[first(), *(f() for f in rest)]``: with ``workers`` > 1 the ``rest`` run in forked
-    children (:mod:`codec.forked`; the step loop holds the GIL too often for threads to
-    overlap), else one after the other here."""
-    if workers > 1 and rest:
-        return forked.run_beside(first, rest)
-    return [first()] + [f() for f in rest]
-
-
 def _encode_parts(run_part: Callable[[dict[str, np.ndarray], StepEncoder], float],
                   rows: dict[str, np.ndarray], parts: int, workers: int) -> tuple[float, list[bytes]]:
     """``run_part(rows, encoder)`` over each part: (summed context-model estimate, words per part)."""
@@ -249,7 +241,13 @@ def _encode_parts(run_part: Callable[[dict[str, np.ndarray], StepEncoder], float
         return bits, enc.finish()
 
     split = _split_rows(rows, parts) if parts > 1 else [rows]
-    done = _beside(lambda: job(split[0]), [lambda p=p: job(p) for p in split[1:]], workers)
+    if workers > 1 and parts > 1:
+        # every part in a child at lower priority: the base stream, coded beside on a
+        # thread of this process, is one indivisible run (lzma, or the context model)
+        # while the parts share whatever it leaves, so it should never wait for them
+        done = forked.run_beside(None, [lambda p=p: job(p) for p in split], nice=ENCODE_NICE)[1:]
+    else:
+        done = [job(p) for p in split]
     return sum(bits for bits, _ in done), [words for _, words in done]
 
 
@@ -266,8 +264,10 @@ def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], objec
         run_part(part, StepDecoder(w))
         return quals.astype(np.uint8) if forking else None
 
-    done = _beside(lambda: run_part(split[0], StepDecoder(words[0])),
-                   [lambda p=p, w=w: job(p, w) for p, w in zip(split[1:], words[1:])], workers)
+    first = lambda: run_part(split[0], StepDecoder(words[0]))  # noqa: E731
+    rest = [lambda p=p, w=w: job(p, w) for p, w in zip(split[1:], words[1:])]
+    # in children (codec.forked: the step loop holds the GIL too often for threads to overlap)
+    done = forked.run_beside(first, rest) if forking else [first()] + [f() for f in rest]
     for copy in done[1:]:
         if copy is not None:
             quals |= copy
