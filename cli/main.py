@@ -76,7 +76,7 @@ def _threads_option(func):
     return click.option("-t", "--threads", type=click.IntRange(0, 256), default=0, show_default=True,
                         help="0 = one block at a time, its streams on every core (memory of one block). "
                              "N = N blocks at once in worker processes (N blocks in memory), or a one-block "
-                             "input's streams on N threads. Never changes the output bytes.")(func)
+                             "input's streams on N cores. Never changes the output bytes.")(func)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
