@@ -76,3 +76,7 @@ class ModelMismatchError(CodecError):
 
 class InputMismatchError(CodecError):
     """Two inputs that must agree (R1/R2 record counts) do not."""
+
+
+class WorkerError(CodecError):
+    """A worker process ended without a result (killed by a signal, out of memory)."""

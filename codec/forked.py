@@ -23,11 +23,12 @@ locks involved are numba's compiler lock and the interpreter's own locks:
 * OpenBLAS registers fork handlers for its own thread pool.
 
 Where ``os.fork`` is missing, or not on Linux, or ``SEQLM_NO_FORK`` is set in the
-environment, jobs run on threads instead.
+environment, or the system refuses a new process, jobs run on threads instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -36,6 +37,8 @@ import threading
 import warnings
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
+
+from .errors import WorkerError
 
 T = TypeVar("T")
 ENV_OFF = "SEQLM_NO_FORK"
@@ -94,33 +97,42 @@ class Job(Generic[T]):
         self._thread: threading.Thread | None = None
         self._fd = -1
         self._data = b""
-        if available():
-            self._fork(fn, nice)
-        else:
+        if not (available() and self._fork(fn, nice)):
             self._thread = threading.Thread(target=self._run_here, args=(fn,), daemon=True)
             self._thread.start()
 
     def _run_here(self, fn: Callable[[], T]) -> None:
         self._data = _outcome(fn)
 
-    def _fork(self, fn: Callable[[], T], nice: int) -> None:
-        read_fd, write_fd = os.pipe()
-        with _compiler_lock(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # Python >= 3.12 warns of threads
-            pid = os.fork()
+    def _fork(self, fn: Callable[[], T], nice: int) -> bool:
+        """Start the child; False (nothing started) if the system refuses a process or a pipe."""
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError:
+            return False
+        try:
+            with _compiler_lock(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # Python >= 3.12 warns of threads
+                pid = os.fork()
+        except OSError:   # EAGAIN, ENOMEM: the job runs on a thread instead
+            os.close(read_fd)
+            os.close(write_fd)
+            return False
         if pid == 0:  # the child: never returns into the caller's code
             try:
                 os.close(read_fd)
-                if nice:
+                with contextlib.suppress(OSError):
                     os.nice(nice)
                 _write_all(write_fd, _outcome(fn))
             finally:
                 os._exit(0)
         os.close(write_fd)
         self._pid, self._fd = pid, read_fd
+        return True
 
     def result(self) -> T:
         """The job's return value; its exception is raised here."""
+        status = 0
         if self._thread is not None:
             self._thread.join()
             data = self._data
@@ -128,9 +140,9 @@ class Job(Generic[T]):
             try:
                 data = _read_all(self._fd)
             finally:
-                self._reap()
+                status = self._reap()
         if not data:
-            raise RuntimeError("a worker process ended without a result (killed?)")
+            raise WorkerError(f"a worker process ended without a result ({_how(status)})")
         ok, value = pickle.loads(data)
         if ok:
             return value
@@ -145,13 +157,28 @@ class Job(Generic[T]):
                 pass
             self._reap()
 
-    def _reap(self) -> None:
+    def _reap(self) -> int:
+        """Close the pipe and wait for the child; its wait status (0 if there was none)."""
+        status = 0
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
         if self._pid:
-            os.waitpid(self._pid, 0)
+            status = os.waitpid(self._pid, 0)[1]
             self._pid = 0
+        return status
+
+
+def _how(status: int) -> str:
+    """How a child ended, in words, from its wait status."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        return f"killed by {name}" + (", out of memory?" if sig == signal.SIGKILL else "")
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
 def start(fn: Callable[[], T], nice: int = 0) -> Job[T]:

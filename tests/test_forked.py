@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import numpy as np
 import pytest
 
 from codec import forked
-from codec.errors import FormatError
+from codec.errors import FormatError, WorkerError
 
 needs_fork = pytest.mark.skipif(not forked.available(), reason="no fork on this platform")
 
@@ -65,8 +66,10 @@ def test_error_here_stops_the_children(mode) -> None:
 
 @needs_fork
 def test_a_child_that_dies_is_an_error() -> None:
-    with pytest.raises(RuntimeError, match="without a result"):
+    with pytest.raises(WorkerError, match="without a result .exit status 3"):
         forked.run_beside(lambda: 1, [lambda: os._exit(3)])
+    with pytest.raises(WorkerError, match="killed by SIGKILL"):
+        forked.run_beside(lambda: 1, [lambda: os.kill(os.getpid(), signal.SIGKILL)])
     assert _no_children_left()
 
 
@@ -85,3 +88,12 @@ def test_only_children_at_lower_priority(mode) -> None:
     niceness = forked.run_beside(None, [lambda: os.nice(0), lambda: 6 * 7], nice=3)
     assert niceness[0] is None and niceness[2] == 42
     assert niceness[1] == os.nice(0) + (3 if mode == "fork" else 0)
+
+
+@needs_fork
+def test_refused_fork_runs_on_a_thread(monkeypatch) -> None:
+    def refuse() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refuse)
+    assert forked.run_beside(lambda: 1, [lambda: 2]) == [1, 2]
