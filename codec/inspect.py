@@ -27,7 +27,7 @@ def _codec_name(sid: int, codec: int) -> str:
 def _model_name(sid: int, codec: int, payload: bytes) -> str:
     """The codec's name, and for qualities coded with a shipped LSTM, which weight file."""
     name = _codec_name(sid, codec)
-    if sid == StreamId.QUALITIES and codec == CodecId.QUAL_MIX:
+    if sid == StreamId.QUALITIES and codec in (CodecId.QUAL_MIX, CodecId.QUAL_MATES):
         shipped = qualities_stream.shipped_model(payload)
         if shipped:
             name += f"+{shipped}"

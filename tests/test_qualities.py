@@ -398,3 +398,46 @@ def test_long_read_gate_runs_for_the_current_long_model(monkeypatch) -> None:
     payload, codec = qualities.encode_qualities(raw, lengths, bases, mate, 5)
     assert kinds == [defaults.CURRENT["long"]] and codec == CodecId.QUAL_CTX
     assert np.array_equal(qualities.decode_qualities(payload, lengths, bases, mate), raw)
+
+
+def test_pairs_code_their_mates_apart() -> None:
+    """At levels 2-6 a block with both mates writes QUAL_MATES: read 1s with illumina40_v2, read 2s
+    with illumina40_v3, each half exactly what coding that mate's reads alone gives; the bytes do
+    not depend on ``workers``, and decoding puts each half back at its own positions."""
+    raw, lengths, bases = _real_block(400)
+    half = len(lengths) // 2
+    mate = (np.arange(len(lengths)) % 2).astype(np.uint8)     # mates interleaved, not a prefix
+    payload, codec = qualities.encode_qualities(raw, lengths, bases, mate, 5)
+    assert codec == CodecId.QUAL_MATES
+    assert qualities.encode_qualities(raw, lengths, bases, mate, 5, workers=2)[0] == payload
+    assert qualities.shipped_model(payload) == "illumina40_v2/illumina40_v3"
+    for workers in (1, 2):
+        assert np.array_equal(qualities.decode_qualities(payload, lengths, bases, mate, workers), raw)
+    per_symbol = np.repeat(mate, lengths) == 1
+    alphabet = np.unique(raw)
+    lut = np.zeros(256, np.uint8)
+    lut[alphabet] = np.arange(len(alphabet))
+    read2, c2 = qualities._encode_symbols(lut[raw][per_symbol], lengths[mate == 1], bases[per_symbol],
+                                          mate[mate == 1], len(alphabet), 5, alphabet)
+    assert payload.endswith(blob(bytes([c2]) + read2))
+    assert qualities.encode_qualities(raw, lengths, bases, mate, 1)[1] == CodecId.QUAL_CTX     # level 1: one
+    assert qualities.encode_qualities(raw[:lengths[:half].sum()], lengths[:half], bases[:lengths[:half].sum()],
+                                      np.zeros(half, np.uint8), 5)[1] == CodecId.QUAL_MIX     # single-end
+    with pytest.raises(FormatError):   # a block that lacks a mate cannot hold QUAL_MATES
+        qualities.decode_qualities(payload, lengths, bases, np.zeros(len(lengths), np.uint8))
+    head = len(blob(alphabet.tobytes())) + 1
+    for bad in (payload[:-3], payload[:head], payload + b"\x00"):
+        with pytest.raises(FormatError):
+            qualities.decode_qualities(bad, lengths, bases, mate)
+
+
+def test_pairs_with_an_empty_mate_roundtrip() -> None:
+    """Read 2s that are all empty still give a QUAL_MATES stream that decodes."""
+    raw, lengths, bases = _real_block(100)
+    n = len(lengths)
+    lengths2 = np.concatenate([lengths, np.zeros(n, np.int64)])
+    mate = np.repeat(np.arange(2, dtype=np.uint8), n)
+    payload, codec = qualities.encode_qualities(raw, lengths2, bases, mate, 5)
+    assert codec == CodecId.QUAL_MATES
+    for workers in (1, 2):
+        assert np.array_equal(qualities.decode_qualities(payload, lengths2, bases, mate, workers), raw)

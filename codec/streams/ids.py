@@ -41,3 +41,4 @@ class CodecId(IntEnum):
     BZ2 = 11         # bzip2 (raw stream bytes)
     QUAL_MIX = 12    # integer-exact LSTM mixed step by step with the QUAL_CTX context model
     LZMA_TURNED = 13  # bases: lzma over the codes with flagged reads reverse-complemented (orientation.py)
+    QUAL_MATES = 14  # qualities of a pair: read 1s and read 2s coded apart, each with its own codec
