@@ -130,7 +130,8 @@ def _encode_mates(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, m
 def encode_qualities(qual: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
                      level: int, workers: int = 1) -> tuple[bytes, CodecId]:
     """``qual``: raw quality bytes of the block; ``bases``: codes 0..4. ``workers``: processes
-    the LSTM mix may code a long-read block's parts on (never changes the bytes)."""
+    the block's independent halves (a pair's mates, a long-read block's parts) may be coded on;
+    it never changes the bytes."""
     alphabet = np.unique(qual)
     head = blob(alphabet.tobytes())
     if len(alphabet) <= 1:
