@@ -110,3 +110,22 @@ def test_default_kind_and_phred_rules() -> None:
     assert defaults.phred_offset(a) == 64 and list(defaults.phred_map(a, 64)) == [2, 3, 40]
     a = np.frombuffer(b"!#I~", np.uint8)
     assert defaults.phred_offset(a) == 33 and list(defaults.phred_map(a, 33)) == [0, 2, 40, 93]
+
+
+def test_pretraining_files_need_every_read_2(tmp_path) -> None:
+    """A kind that learns both mates lists each _R1 file's _R2 beside it, and refuses to train
+    without one (the weights would silently differ); R1-only kinds never ask for it."""
+    from codec.model import pretrain
+
+    names = [name for name, _ in pretrain.TRAIN["illumina40"]]
+    for name in names:
+        (tmp_path / name).touch()
+    assert [f for f, _, _ in pretrain.training_files("illumina40_v2", tmp_path)] == names
+    pairs = [name for name in names if "_R1." in name]
+    assert pairs, "the illumina40 recipe lists paired files"
+    with pytest.raises(FileNotFoundError, match="read 2 of"):
+        pretrain.training_files("illumina40_v3", tmp_path)
+    for name in pairs:
+        (tmp_path / name.replace("_R1.", "_R2.")).touch()
+    listed = pretrain.training_files("illumina40_v3", tmp_path)
+    assert [m for _, _, m in listed].count(1) == len(pairs)

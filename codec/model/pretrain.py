@@ -103,12 +103,15 @@ def read_fastq(path: Path, n_reads: int | None = None) -> tuple[np.ndarray, np.n
 
 def training_files(kind: str, data_dir: Path = DATA) -> list[tuple[str, int, int]]:
     """(file, first N reads, mate) a kind learns from: its family's list, plus, for the kinds that see
-    the mate (``defaults.SEES_MATE``), the same reads of the _R2 file beside each _R1 one."""
+    the mate (``defaults.SEES_MATE``), the same reads of the _R2 file beside each _R1 one. A missing
+    _R2 file is an error: skipping it would write other weights without a word."""
     out = []
     for name, n in TRAIN[family_of(kind)]:
         out.append((name, n, 0))
         mate2 = name.replace("_R1.", "_R2.")
-        if sees_mate(kind) and mate2 != name and (data_dir / mate2).exists():
+        if sees_mate(kind) and mate2 != name:
+            if not (data_dir / mate2).exists():
+                raise FileNotFoundError(f"{data_dir / mate2}: read 2 of {name} is missing ({kind} learns both mates)")
             out.append((mate2, n, 1))
     return out
 
