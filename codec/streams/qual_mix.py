@@ -48,9 +48,9 @@ Payload (little-endian)::
 Version 2 (written when :func:`n_parts` > 1: long-read blocks of at least
 2 * PART_MIN_SYMBOLS symbols) is version 1 with the rows dealt round-robin into
 independent parts (row ``i`` to part ``i % parts``), each with its own context
-model, mixing weights and coder, so a decoder runs them on separate threads. After
-the crc: ``u8 parts`` (2..8), ``parts - 1`` uvarint byte lengths of the first parts'
-words, then every part's words in part order.
+model, mixing weights and coder, so a decoder runs them side by side (in child
+processes, :mod:`codec.forked`). After the crc: ``u8 parts`` (2..8), ``parts - 1``
+uvarint byte lengths of the first parts' words, then every part's words in part order.
 
 Versions 3 and 4 (written when the block's longest read is at most ``MAX_POS``)
 are versions 1 and 2 with the :class:`~codec.streams.qual_mixers.PositionMixer`
@@ -63,8 +63,9 @@ versions 1-4 start with 16 rows. See :func:`first_chunk`.
 
 In mode 2 the LSTM's previous-quality inputs are ``phred[q]`` (start token: 94),
 its mate input is 0 (the row's mate for kinds in ``defaults.SEES_MATE``), and its
-table is the integer softmax of the logits of output columns ``phred[0..K-1]`` only (``IntPredictor.restrict``), total 2**20,
-every entry >= 1. Mixing, context model and coding order are those of mode 1.
+table is the integer softmax of the logits of output columns ``phred[0..K-1]`` only
+(``IntPredictor.restrict``), total 2**20, every entry >= 1. Mixing, context model and
+coding order are those of mode 1.
 """
 
 from __future__ import annotations
