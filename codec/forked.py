@@ -208,3 +208,14 @@ def run_beside(mine: Callable[[], Any] | None, others: list[Callable[[], Any]], 
                 rest.cancel()
             raise
     return results
+
+
+def run_jobs(jobs: list[Callable[[], Any]], workers: int, nice: int = 0) -> list[Any]:
+    """Every job's result, in order. With ``workers`` > 1 and several jobs they run side by
+    side: the first here and the rest in children, or, with ``nice``, every job in a child at
+    that lower priority (this process only waits). Otherwise one after the other here."""
+    if workers <= 1 or len(jobs) < 2:
+        return [job() for job in jobs]
+    if nice:
+        return run_beside(None, jobs, nice)[1:]
+    return run_beside(jobs[0], jobs[1:])

@@ -97,3 +97,13 @@ def test_refused_fork_runs_on_a_thread(monkeypatch) -> None:
 
     monkeypatch.setattr(os, "fork", refuse)
     assert forked.run_beside(lambda: 1, [lambda: 2]) == [1, 2]
+
+
+@needs_fork
+def test_run_jobs_places_jobs_by_workers_and_nice() -> None:
+    here = os.getpid()
+    assert forked.run_jobs([os.getpid, os.getpid], 1) == [here, here]           # one worker: in turn, here
+    first, second = forked.run_jobs([os.getpid, os.getpid], 2)
+    assert first == here and second != here                                    # the rest in a child
+    assert here not in forked.run_jobs([os.getpid, os.getpid], 2, nice=1)     # with nice: all in children
+    assert forked.run_jobs([os.getpid], 2) == [here]                            # one job: nothing to overlap

@@ -230,6 +230,8 @@ def n_parts(lengths: np.ndarray) -> int:
 
 def _split_rows(rows: dict[str, np.ndarray], parts: int) -> list[dict[str, np.ndarray]]:
     """Row ``i`` to part ``i % parts``: every part keeps the longest-first order."""
+    if parts == 1:
+        return [rows]
     return [{key: np.ascontiguousarray(v[p::parts]) for key, v in rows.items()} for p in range(parts)]
 
 
@@ -241,14 +243,10 @@ def _encode_parts(run_part: Callable[[dict[str, np.ndarray], StepEncoder], float
         bits = run_part(part, enc)
         return bits, enc.finish()
 
-    split = _split_rows(rows, parts) if parts > 1 else [rows]
-    if workers > 1 and parts > 1:
-        # every part in a child at lower priority: the base stream, coded beside on a
-        # thread of this process, is one indivisible run (lzma, or the context model)
-        # while the parts share whatever it leaves, so it should never wait for them
-        done = forked.run_beside(None, [lambda p=p: job(p) for p in split], nice=ENCODE_NICE)[1:]
-    else:
-        done = [job(p) for p in split]
+    # side by side, every part in a child at lower priority: the base stream, coded beside on
+    # a thread of this process, is one indivisible run (lzma, or the context model) while the
+    # parts share whatever it leaves, so it should never wait for them
+    done = forked.run_jobs([lambda p=p: job(p) for p in _split_rows(rows, parts)], workers, ENCODE_NICE)
     return sum(bits for bits, _ in done), [words for _, words in done]
 
 
@@ -258,17 +256,16 @@ def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], objec
 
     A forked part sends back its own copy of ``quals``, in which only its rows are
     filled (the rest are still zero), so OR-ing the copies in merges them."""
-    split = _split_rows(rows, len(words)) if len(words) > 1 else [rows]
-    forking = workers > 1 and len(words) > 1
+    split = _split_rows(rows, len(words))
+    forking = workers > 1 and len(words) > 1   # then run_jobs runs the parts after the first in children
 
-    def job(part: dict[str, np.ndarray], w: bytes) -> np.ndarray | None:
+    def job(part: dict[str, np.ndarray], w: bytes, copy: bool) -> np.ndarray | None:
         run_part(part, StepDecoder(w))
-        return quals.astype(np.uint8) if forking else None
+        return quals.astype(np.uint8) if copy else None
 
-    first = lambda: run_part(split[0], StepDecoder(words[0]))  # noqa: E731
-    rest = [lambda p=p, w=w: job(p, w) for p, w in zip(split[1:], words[1:])]
     # in children (codec.forked: the step loop holds the GIL too often for threads to overlap)
-    done = forked.run_beside(first, rest) if forking else [first()] + [f() for f in rest]
+    done = forked.run_jobs([lambda i=i, p=p, w=w: job(p, w, forking and i > 0)
+                            for i, (p, w) in enumerate(zip(split, words))], workers)
     for copy in done[1:]:
         if copy is not None:
             quals |= copy

@@ -102,16 +102,6 @@ def _is_pair(mate: np.ndarray) -> bool:
     return bool(np.any(mate == 0) and np.any(mate == 1))
 
 
-def _on_each_mate(jobs: list, workers: int, nice: int = 0) -> list:
-    """Run the two mates' jobs: side by side in child processes (:mod:`codec.forked`) when
-    ``workers`` > 1 (encoding: both at ``nice``, decoding: read 2s in a child), else in turn."""
-    if workers <= 1:
-        return [job() for job in jobs]
-    if nice:
-        return forked.run_beside(None, jobs, nice=nice)[1:]
-    return forked.run_beside(jobs[0], jobs[1:])
-
-
 def _encode_mates(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
                   k: int, level: int, alphabet: np.ndarray, workers: int) -> bytes:
     """QUAL_MATES payload: each mate's reads coded apart (see the module docstring)."""
@@ -123,8 +113,9 @@ def _encode_mates(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, m
                                             alphabet)
         return bytes([codec_id]) + payload
 
-    return b"".join(blob(part) for part in _on_each_mate([lambda: job(0), lambda: job(1)], workers,
-                                                           qual_mix.ENCODE_NICE))
+    # side by side in children at lower priority than the base stream (as qual_mix's parts)
+    return b"".join(blob(part) for part in forked.run_jobs([lambda: job(0), lambda: job(1)], workers,
+                                                             qual_mix.ENCODE_NICE))
 
 
 def encode_qualities(qual: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
@@ -228,6 +219,6 @@ def _decode_mates(parts: list[tuple[int, bytes]], lengths: np.ndarray, bases: np
                           dtype=np.uint8)
 
     out = np.empty(len(per_symbol), dtype=np.uint8)
-    for m, symbols in enumerate(_on_each_mate([lambda: job(0), lambda: job(1)], workers)):
+    for m, symbols in enumerate(forked.run_jobs([lambda: job(0), lambda: job(1)], workers)):
         out[per_symbol == m] = symbols
     return out
