@@ -216,9 +216,37 @@ def _tolerant_stage(i, state, h, tctx, misses, khigh, bits, beta, hi_c, tolw, p_
         a[s] = ((w * b[s] + (MIX_ONE - w) * a[s]) >> 16) + 1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _touch(n, ctx, filled, pos0, kmid, khigh, bits, mid_c, hi_c, tolerance, tctx) -> int:
+    """Read the order-k_mid row and the hashed slots every row of this step will need.
+
+    The two big tables (tens of MB) miss the cache on nearly every lookup. These reads
+    do not depend on each other, so the core has many misses in flight at once; the
+    step's main loop then finds the rows in cache instead of waiting for each in turn.
+    Only loads: the tables and the step's results are unchanged."""
+    seen = 0
+    mask_mid = np.uint64((1 << (2 * kmid)) - 1)
+    mask_hi = (np.uint64(1) << np.uint64(2 * khigh)) - np.uint64(1)
+    for i in range(n):
+        h = ctx[i]
+        seen += mid_c[np.int64(h & mask_mid), 0]
+        if filled[i] >= khigh:
+            slot, _ = _hash(h & mask_hi, bits)
+            seen += hi_c[slot, 4]
+            if tolerance:
+                slot, _ = _hash(tctx[i] & mask_hi, bits)
+                seen += hi_c[slot, 4]
+        elif pos0[i] == 0:
+            slot, _ = _hash((h << np.uint64(6)) | np.uint64(filled[i]) | (np.uint64(1) << np.uint64(63)), bits)
+            seen += hi_c[slot, 4]
+    return seen
+
+
 @njit(cache=True, nogil=True)
 def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c, mid_c, hi_c, mixw, mix_shift,
            which, cur, p_lo, p_hi, out, tolerance, tctx, misses, tolw, p_two):
+    if _touch(n, ctx, filled, pos0, kmid, khigh, bits, mid_c, hi_c, tolerance, tctx) < 0:
+        return 0   # never: the sum of counts is >= 0 (keeps the reads from being optimised away)
     prior = np.full(4, SCALE // 4, dtype=np.int64)
     a = np.empty(4, dtype=np.int64)
     b = np.empty(4, dtype=np.int64)

@@ -51,16 +51,24 @@ def _freqs(t, n, starts, pos0, mate, bases, q1, q2, chg, q2map, chg_lut, pshift,
            lo_c, lo_n, mid_c, mid_n, full_c, full_n, cur, out):
     k = out.shape[1]
     n_q2 = q2map.max() + 1
+    seen = 0   # first pass: only read the full-context rows (tens of MB: cache misses), all
+    for i in range(n):   # independent of each other, so they are fetched in parallel
+        mid = (q1[i] * n_q2 + q2map[q2[i]]) * 2 + (1 if bases[starts[i] + t] == 4 else 0)
+        full = ((mid * N_POS + min((pos0[i] + t) >> pshift, N_POS - 1)) * N_CHG + chg_lut[min(chg[i], 63)]) * 2 \
+            + mate[i]
+        cur[i, 2] = full
+        seen += full_n[full] + full_c[full, 0] + full_c[full, k >> 1] + full_c[full, k - 1]
+    if seen < 0:
+        return   # never (counts are >= 0): keeps the first pass's reads
     prior = np.full(k, SCALE // k, dtype=np.int64)
     a = np.empty(k, dtype=np.int64)
     b = np.empty(k, dtype=np.int64)
     for i in range(n):
-        pos = pos0[i] + t
         isn = 1 if bases[starts[i] + t] == 4 else 0
         qa = q1[i]
         lo = qa * 2 + isn
         mid = (qa * n_q2 + q2map[q2[i]]) * 2 + isn
-        full = ((mid * N_POS + min(pos >> pshift, N_POS - 1)) * N_CHG + chg_lut[min(chg[i], 63)]) * 2 + mate[i]
+        full = cur[i, 2]
         blend(lo_c, lo_n, lo, betas[0], prior, a)
         blend(mid_c, mid_n, mid, betas[1], a, b)
         blend(full_c, full_n, full, betas[2], b, a)
