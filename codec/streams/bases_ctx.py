@@ -217,6 +217,13 @@ def _tolerant_stage(i, state, h, tctx, misses, khigh, bits, beta, hi_c, tolw, p_
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _prefix_key(h, f):
+    """Hashed-table key of a read's whole first ``f`` bases (fewer than k_high) and their
+    count: reads that start alike (barcodes, amplicon starts) share it."""
+    return (h << np.uint64(6)) | np.uint64(f) | (np.uint64(1) << np.uint64(63))
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _touch(n, ctx, filled, pos0, kmid, khigh, bits, mid_c, hi_c, tolerance, tctx) -> int:
     """Read the order-k_mid row and the hashed slots every row of this step will need.
 
@@ -237,7 +244,7 @@ def _touch(n, ctx, filled, pos0, kmid, khigh, bits, mid_c, hi_c, tolerance, tctx
                 slot, _ = _hash(tctx[i] & mask_hi, bits)
                 seen += hi_c[slot, 4]
         elif pos0[i] == 0:
-            slot, _ = _hash((h << np.uint64(6)) | np.uint64(filled[i]) | (np.uint64(1) << np.uint64(63)), bits)
+            slot, _ = _hash(_prefix_key(h, filled[i]), bits)
             seen += hi_c[slot, 4]
     return seen
 
@@ -276,8 +283,8 @@ def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c
         if f >= khigh or pos0[i] == 0:
             if f >= khigh:
                 key = h & ((np.uint64(1) << np.uint64(2 * khigh)) - np.uint64(1))
-            else:  # the read's whole prefix and its length (barcodes, amplicon starts)
-                key = (h << np.uint64(6)) | np.uint64(f) | (np.uint64(1) << np.uint64(63))
+            else:
+                key = _prefix_key(h, f)
             slot, tag = _hash(key, bits)
             cur[i, 2] = slot
             cur[i, 3] = tag

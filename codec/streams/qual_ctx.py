@@ -51,11 +51,14 @@ def _freqs(t, n, starts, pos0, mate, bases, q1, q2, chg, q2map, chg_lut, pshift,
            lo_c, lo_n, mid_c, mid_n, full_c, full_n, cur, out):
     k = out.shape[1]
     n_q2 = q2map.max() + 1
-    seen = 0   # first pass: only read the full-context rows (tens of MB: cache misses), all
-    for i in range(n):   # independent of each other, so they are fetched in parallel
-        mid = (q1[i] * n_q2 + q2map[q2[i]]) * 2 + (1 if bases[starts[i] + t] == 4 else 0)
+    seen = 0   # first pass: each row's contexts, and a read of its full-context row (tens of MB:
+    for i in range(n):   # cache misses), all independent of each other, so fetched in parallel
+        isn = 1 if bases[starts[i] + t] == 4 else 0
+        mid = (q1[i] * n_q2 + q2map[q2[i]]) * 2 + isn
         full = ((mid * N_POS + min((pos0[i] + t) >> pshift, N_POS - 1)) * N_CHG + chg_lut[min(chg[i], 63)]) * 2 \
             + mate[i]
+        cur[i, 0] = q1[i] * 2 + isn
+        cur[i, 1] = mid
         cur[i, 2] = full
         seen += full_n[full] + full_c[full, 0] + full_c[full, k >> 1] + full_c[full, k - 1]
     if seen < 0:
@@ -64,19 +67,12 @@ def _freqs(t, n, starts, pos0, mate, bases, q1, q2, chg, q2map, chg_lut, pshift,
     a = np.empty(k, dtype=np.int64)
     b = np.empty(k, dtype=np.int64)
     for i in range(n):
-        isn = 1 if bases[starts[i] + t] == 4 else 0
-        qa = q1[i]
-        lo = qa * 2 + isn
-        mid = (qa * n_q2 + q2map[q2[i]]) * 2 + isn
-        full = cur[i, 2]
+        lo, mid, full = cur[i, 0], cur[i, 1], cur[i, 2]
         blend(lo_c, lo_n, lo, betas[0], prior, a)
         blend(mid_c, mid_n, mid, betas[1], a, b)
         blend(full_c, full_n, full, betas[2], b, a)
         for s in range(k):
             out[i, s] = a[s] + 1
-        cur[i, 0] = lo
-        cur[i, 1] = mid
-        cur[i, 2] = full
 
 
 @njit(cache=True, nogil=True)
