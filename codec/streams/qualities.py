@@ -92,9 +92,10 @@ def _encode_symbols(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray,
     return mixed, CodecId.QUAL_MIX
 
 
-def _symbol_mates(lengths: np.ndarray, mate: np.ndarray) -> np.ndarray:
-    """The mate (0/1) of every quality symbol of the block."""
-    return np.repeat(np.asarray(mate, dtype=np.uint8), np.asarray(lengths, dtype=np.int64))
+def _mate_masks(lengths: np.ndarray, mate: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For mates 0 and 1: (which reads, which quality symbols) of the block are that mate's."""
+    per_symbol = np.repeat(np.asarray(mate, dtype=np.uint8), np.asarray(lengths, dtype=np.int64))
+    return [(mate == m, per_symbol == m) for m in (0, 1)]
 
 
 def _is_pair(mate: np.ndarray) -> bool:
@@ -105,10 +106,10 @@ def _is_pair(mate: np.ndarray) -> bool:
 def _encode_mates(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
                   k: int, level: int, alphabet: np.ndarray, workers: int) -> bytes:
     """QUAL_MATES payload: each mate's reads coded apart (see the module docstring)."""
-    per_symbol = _symbol_mates(lengths, mate)
+    masks = _mate_masks(lengths, mate)
 
     def job(m: int) -> bytes:
-        reads, syms = mate == m, per_symbol == m
+        reads, syms = masks[m]
         payload, codec_id = _encode_symbols(symbols[syms], lengths[reads], bases[syms], mate[reads], k, level,
                                             alphabet)
         return bytes([codec_id]) + payload
@@ -208,17 +209,17 @@ def _decode_mates(parts: list[tuple[int, bytes]], lengths: np.ndarray, bases: np
     """Inverse of :func:`_encode_mates`: each half over its mate's reads, put back in place."""
     if not _is_pair(mate):
         raise FormatError("qual_mates stream in a block without both mates")
-    per_symbol = _symbol_mates(lengths, mate)
+    masks = _mate_masks(lengths, mate)
 
     def job(m: int) -> np.ndarray:
-        reads, syms = mate == m, per_symbol == m
+        reads, syms = masks[m]
         codec_id, payload = parts[m]
         if codec_id == CodecId.QUAL_MATES:
             raise FormatError("nested qual_mates stream")
         return np.asarray(_decode_symbols(codec_id, payload, lengths[reads], bases[syms], mate[reads], k, 1),
                           dtype=np.uint8)
 
-    out = np.empty(len(per_symbol), dtype=np.uint8)
-    for m, symbols in enumerate(forked.run_jobs([lambda: job(0), lambda: job(1)], workers)):
-        out[per_symbol == m] = symbols
+    out = np.empty(int(np.sum(lengths)), dtype=np.uint8)
+    for (_, syms), symbols in zip(masks, forked.run_jobs([lambda: job(0), lambda: job(1)], workers)):
+        out[syms] = symbols
     return out
