@@ -259,8 +259,9 @@ def test_new_table_shapes():
 
 
 def _base_payload(codes, lens, params, version=bases_ctx.VERSION):
-    """A BASE_CTX payload with the given parameters (a version-1 one has no tolerance byte)."""
-    head = params.to_bytes() if version >= 2 else params.to_bytes()[:7]
+    """A BASE_CTX payload with the given parameters (version 1 has no tolerance byte,
+    versions 1 and 2 no calibration byte)."""
+    head = params.to_bytes()[:{1: 7, 2: 8}.get(version, 9)]
     return bytes([version]) + head + encode_uvarint(bases_ctx.SEGMENT) + bases_ctx._encode_words(codes, lens, params)
 
 
@@ -276,17 +277,33 @@ def _noisy_coverage(n_reads=600, length=150, error=0.03, genome_len=5000):
     return np.concatenate(reads), np.full(n_reads, length, dtype=np.int64)
 
 
+@pytest.mark.parametrize("calibration", [0, 1])
 @pytest.mark.parametrize("tolerance", [0, 10])
 @pytest.mark.parametrize("mix_shift", [0, bases_ctx.MIX_SHIFT])
 @pytest.mark.parametrize("k_mid, k_high", [(11, 20), (12, 24)])
-def test_kmer_memory_every_variant_round_trips_deterministically(tolerance, mix_shift, k_mid, k_high):
+def test_kmer_memory_every_variant_round_trips_deterministically(calibration, tolerance, mix_shift, k_mid, k_high):
     codes, lens = _noisy_coverage(300)
     codes[RNG.integers(0, len(codes), 30)] = 4
-    params = bases_ctx.BaseParams(k_mid, k_high, 18, (16, 32, 32), mix_shift, tolerance)
+    params = bases_ctx.BaseParams(k_mid, k_high, 18, (16, 32, 32), mix_shift, tolerance, calibration)
     payload = _base_payload(codes, lens, params)
     assert payload.endswith(bases_ctx._encode_words(codes, lens, params))
     out = bases_ctx.decode_bases(payload, lens, np.zeros(len(lens), np.uint8), codes == 4)
     assert np.array_equal(out, codes)
+
+
+def test_calibration_pays_on_noisy_coverage_and_older_payloads_still_decode():
+    """The calibration stage (payload version 3) codes substitution-noisy coverage smaller;
+    version 2 payloads (formats 3.0 to 9.0) have no calibration byte and still decode."""
+    codes, lens = _noisy_coverage(600, error=0.05)
+    mate = np.zeros(len(lens), np.uint8)
+    plain = bases_ctx.BaseParams(11, 20, 18, (16, 16, 16), 0, 10, 0)
+    calibrated = dataclasses.replace(plain, calibration=1)
+    assert len(bases_ctx._encode_words(codes, lens, calibrated)) < len(bases_ctx._encode_words(codes, lens, plain))
+    old = _base_payload(codes, lens, plain, version=2)
+    assert np.array_equal(bases_ctx.decode_bases(old, lens, mate, codes == 4), codes)
+    with pytest.raises(FormatError):   # a calibration byte other than 0 or 1 is refused
+        bases_ctx.decode_bases(_base_payload(codes, lens, dataclasses.replace(plain, calibration=2)), lens, mate,
+                               codes == 4)
 
 
 def test_version_1_base_payload_still_decodes():

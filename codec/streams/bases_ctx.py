@@ -29,9 +29,19 @@ mix of the full chain and its order-4 stage, with integer Q16 weights learned
 online per (available orders, confidence) context; the encoder turns mixing on
 only if it helps on a sample.
 
-Payload: ``u8 version (2), u8 k_mid, u8 k_high, u8 hash_bits, u8 beta x3, u8 mix_shift,
-u8 tolerance, uvarint segment`` then the range-coded words. Version 1 (format 2.0
-and older) has no tolerance byte and no tolerant context.
+The counts say how sure the model is, not how often that sureness is right where
+the read is: in a noisy stretch (a low-quality tail, an edited site) the same
+counts miss far more often. A last *calibration* stage (an SSE/APM stage) replaces
+the top symbol's share by the rate at which that share was right before, counted
+per (misses of the top symbol in the row's last 16 bases, whether the last base
+missed, which orders the row had, how sure the table is), and scales the other
+symbols to fit. The qualities would say the same more
+directly, but they are coded after the bases (the quality model reads them).
+
+Payload: ``u8 version (3), u8 k_mid, u8 k_high, u8 hash_bits, u8 beta x3, u8 mix_shift,
+u8 tolerance, u8 calibration, uvarint segment`` then the range-coded words. Version 2
+(formats 3.0 to 9.0) has no calibration byte (and no calibration stage); version 1
+(format 2.0 and older) has no tolerance byte either (and no tolerant context).
 """
 
 from __future__ import annotations
@@ -47,8 +57,8 @@ from ..varint import Reader, encode_uvarint
 from .stepcoding import leading_reads, make_rows, run, step_buffers
 from .tables import SCALE, W_ONE, blend4, bump4, step_weight
 
-VERSION = 2
-VERSIONS = (1, 2)   # payload versions this decoder reads (1: no tolerant context)
+VERSION = 3
+VERSIONS = (1, 2, 3)   # payload versions this decoder reads (1: no tolerant context, 2: no calibration)
 K_LOW = 4
 SEGMENT = 4096
 HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
@@ -71,11 +81,20 @@ MIX_INIT = 1 << 16
 TOL_CONTEXTS = 4 * 8 * 2   # tolerant mixer contexts: orders seen x recent misses (0..7) x agreement
 TOL_SHIFT = 4              # learning rate of the tolerant mixing weights (2^-4)
 TOL_INIT = 1 << 15         # initial weight of the tolerant table (1/2)
+CAL_WINDOW = 16            # calibration cell: misses of the top symbol in the row's last 16 bases (0..8+)
+CAL_CONTEXTS = 9 * 4 * 2   # ... x orders the row had (0..3) x whether the last base missed ...
+CAL_SURE = 16              # ... x how sure the table is: -log2 of the other symbols' share, 0..15
+CAL_LIMIT = 255            # a cell's counts halve past this (adapts to the block as it goes)
 
 
 def hash_bits_for(level: int) -> int:
     """Size of the hashed order-k table: 2^22 slots (~40 MB) up to level 6, 2^24 above."""
     return 22 if level <= 6 else 24
+
+
+def calibration_for(level: int) -> int:
+    """1 (the calibration stage on) from level 2; level 1 keeps the plain counts."""
+    return 0 if level <= 1 else 1
 
 
 def tolerance_for(level: int, k_high: int) -> int:
@@ -94,18 +113,22 @@ class BaseParams:
     betas: tuple[int, int, int]
     mix_shift: int  # 0 = no mixing with the order-4 prediction
     tolerance: int = 0  # 0 = no substitution-tolerant context
+    calibration: int = 0  # 0 = no calibration stage, 1 = on
 
     def to_bytes(self) -> bytes:
-        return bytes([self.k_mid, self.k_high, self.hash_bits, *self.betas, self.mix_shift, self.tolerance])
+        """The parameter bytes of a current (version 3) payload."""
+        return bytes([self.k_mid, self.k_high, self.hash_bits, *self.betas, self.mix_shift, self.tolerance,
+                      self.calibration])
 
     @classmethod
     def read(cls, r: Reader, version: int = VERSION) -> BaseParams:
         k_mid, k_high, bits, b0, b1, b2, mix = r.take(7)
         tolerance = r.u8() if version >= 2 else 0
+        calibration = r.u8() if version >= 3 else 0
         if not (K_LOW <= k_mid <= 13 and 1 <= k_high <= 32 and 8 <= bits <= 28) or 0 in (b0, b1, b2) \
-                or mix > 16 or tolerance > k_high:
+                or mix > 16 or tolerance > k_high or calibration > 1:
             raise FormatError("bad base-context parameters")
-        return cls(k_mid, k_high, bits, (b0, b1, b2), mix, tolerance)
+        return cls(k_mid, k_high, bits, (b0, b1, b2), mix, tolerance, calibration)
 
 
 class _TrialTables:
@@ -146,7 +169,7 @@ def choose_params(codes: np.ndarray, lengths: np.ndarray, level: int) -> BasePar
     first reads rarely shows, and its mixer keeps it harmless where it misleads.
     """
     bits = hash_bits_for(level)
-    candidates = [BaseParams(k_mid, k_high, bits, betas, 0, tolerance_for(level, k_high))
+    candidates = [BaseParams(k_mid, k_high, bits, betas, 0, tolerance_for(level, k_high), calibration_for(level))
                   for k_mid, k_high, betas in PRESETS]
     if level <= 1 or len(lengths) == 0:
         return candidates[0]
@@ -249,9 +272,61 @@ def _touch(n, ctx, filled, pos0, kmid, khigh, bits, mid_c, hi_c, tolerance, tctx
     return seen
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _bit_width(x):
+    """Number of bits of ``0 <= x < 2^32`` (0 for 0)."""
+    w = 0
+    for step in (16, 8, 4, 2, 1):
+        if x >= (1 << step):
+            x >>= step
+            w += step
+    return w + (1 if x else 0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _calibrate(f, i, cur, cal, hist):
+    """The calibration stage on table ``f`` (in place) of row ``i``: the top symbol's count
+    becomes ``(2*right*2^20 + count) // (2*seen + 1)`` of its cell, the others are scaled
+    to the rest (each at least 1). Sets ``cur[i, 7]`` (cell) and ``cur[i, 8]`` (top symbol).
+    Two integer divisions per base: the stage costs a few per cent of the kernel."""
+    top = 0
+    total = f[0]
+    for s in range(1, 4):
+        total += f[s]
+        if f[s] > f[top]:
+            top = s
+    rest = total - f[top]
+    sure = min(CAL_SURE - 1, max(0, 21 - _bit_width(rest)))
+    seen_tables = cur[i, 4] // N_CONF   # which orders the row had (the mixer's state)
+    cell = ((min(hist[i, 1], 8) * 4 + seen_tables) * 2 + (hist[i, 0] & 1)) * CAL_SURE + sure
+    cur[i, 7] = cell
+    cur[i, 8] = top
+    new_top = (2 * cal[cell, 1] * SCALE + f[top]) // (2 * cal[cell, 0] + 1)
+    new_top = min(SCALE - 64, max(16, new_top))
+    ratio = ((SCALE - new_top) << 20) // rest   # Q20; f[s] * ratio < 2^60
+    for s in range(4):
+        if s != top:
+            f[s] = ((f[s] * ratio) >> 20) + 1
+    f[top] = new_top
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _calibration_advance(i, sym, cur, cal, hist):
+    """Count the coded symbol in row ``i``'s calibration cell and shift its miss window."""
+    cell = cur[i, 7]
+    miss = 0 if sym == cur[i, 8] else 1
+    cal[cell, 0] += 1
+    cal[cell, 1] += 1 - miss
+    if cal[cell, 0] > CAL_LIMIT:
+        cal[cell, 0] >>= 1
+        cal[cell, 1] >>= 1
+    hist[i, 1] += miss - ((hist[i, 0] >> (CAL_WINDOW - 1)) & 1)
+    hist[i, 0] = ((hist[i, 0] << 1) | miss) & ((1 << CAL_WINDOW) - 1)
+
+
 @njit(cache=True, nogil=True)
 def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c, mid_c, hi_c, mixw, mix_shift,
-           which, cur, p_lo, p_hi, out, tolerance, tctx, misses, tolw, p_two):
+           which, cur, p_lo, p_hi, out, tolerance, tctx, misses, tolw, p_two, calib, cal, hist):
     if _touch(n, ctx, filled, pos0, kmid, khigh, bits, mid_c, hi_c, tolerance, tctx) < 0:
         return 0   # never: the sum of counts is >= 0 (keeps the reads from being optimised away)
     prior = np.full(4, SCALE // 4, dtype=np.int64)
@@ -265,7 +340,7 @@ def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c
         f = filled[i]
         for s in range(4):
             a[s] = prior[s]
-        for c in range(7):
+        for c in range(9):
             cur[i, c] = -1
         state = 0
         if f >= K_LOW:
@@ -308,6 +383,8 @@ def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c
         w = mixw[mc] if mix_shift else MIX_ONE
         for s in range(4):
             out[m, s] = ((w * p_hi[i, s] + (MIX_ONE - w) * p_lo[i, s]) >> 16) + 1
+        if calib:
+            _calibrate(out[m], i, cur, cal, hist)
         which[m] = i
         m += 1
     return m
@@ -341,7 +418,7 @@ def _tolerant_advance(i, sym, known, ctx, cur, tctx, misses, khigh, tolerance):
 
 @njit(cache=True, nogil=True)
 def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo, p_hi, mix_shift,
-             khigh, tolerance, tctx, misses, tolw, p_two):
+             khigh, tolerance, tctx, misses, tolw, p_two, calib, cal, hist):
     for i in range(n):
         sym = flat[starts[i] + t]
         known = sym <= 3
@@ -352,6 +429,8 @@ def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo
                 _learn_weight(mixw, cur[i, 4], p_hi[i], p_lo[i], sym, mix_shift)
             if tolerance and cur[i, 6] >= 0:
                 _learn_weight(tolw, cur[i, 6], p_two[i, 1], p_two[i, 0], sym, TOL_SHIFT)
+            if calib:
+                _calibration_advance(i, sym, cur, cal, hist)
             if cur[i, 0] >= 0:
                 bump4(lo_c, cur[i, 0], sym)
             if cur[i, 1] >= 0:
@@ -367,7 +446,8 @@ def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo
 
 @njit(cache=True, nogil=True)
 def _encode_steps(t, active, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c, mid_c, hi_c,
-                  mixw, mix_shift, which, cur, p_lo, p_hi, tolerance, tctx, misses, tolw, p_two, where, tables):
+                  mixw, mix_shift, which, cur, p_lo, p_hi, tolerance, tctx, misses, tolw, p_two, calib, cal, hist,
+                  where, tables):
     """Steps ``t, t+1, ...`` while ``where`` has room: the encoder's many-step form of
     ``_freqs`` then ``_advance`` (same tables, same order). Returns (next step, symbols)."""
     k = 0
@@ -376,12 +456,13 @@ def _encode_steps(t, active, starts, pos0, flat, ctx, filled, kmid, khigh, bits,
         if k + n > len(where):
             break
         m = _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c, mid_c, hi_c,
-                   mixw, mix_shift, which, cur, p_lo, p_hi, tables[k:], tolerance, tctx, misses, tolw, p_two)
+                   mixw, mix_shift, which, cur, p_lo, p_hi, tables[k:], tolerance, tctx, misses, tolw, p_two,
+                   calib, cal, hist)
         for j in range(m):
             where[k + j] = starts[which[j]] + t
         k += m
         _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo, p_hi, mix_shift,
-                 khigh, tolerance, tctx, misses, tolw, p_two)
+                 khigh, tolerance, tctx, misses, tolw, p_two, calib, cal, hist)
         t += 1
     return t, k
 
@@ -433,6 +514,7 @@ class BaseCtxModel:
                                  np.zeros((1 << bits, 5), np.uint16))
         self.mixw = np.full(4 * N_CONF, MIX_INIT, dtype=np.int64)
         self.tolw = np.full(TOL_CONTEXTS, TOL_INIT, dtype=np.int64)
+        self.cal = np.zeros((CAL_CONTEXTS * CAL_SURE, 2), dtype=np.int64)   # per cell: seen, right
         self.buffers: tuple[np.ndarray, np.ndarray] | None = None   # encode_steps only
 
     def begin_batch(self, starts, pos0, lens, read) -> None:
@@ -441,13 +523,14 @@ class BaseCtxModel:
         self.ctx = np.zeros(b, dtype=np.uint64)
         self.filled = np.zeros(b, dtype=np.int64)
         self.which = np.zeros(b, dtype=np.int64)
-        self.cur = np.zeros((b, 7), dtype=np.int64)
+        self.cur = np.zeros((b, 9), dtype=np.int64)
         self.p_lo = np.zeros((b, 4), dtype=np.int64)
         self.p_hi = np.zeros((b, 4), dtype=np.int64)
         self.out = np.zeros((b, 4), dtype=np.int64)
         self.tctx = np.zeros(b, dtype=np.uint64)       # tolerant history
         self.misses = np.zeros((b, 2), dtype=np.int64)  # its miss bits over the last k_high bases, their count
         self.p_two = np.zeros((b, 2, 4), dtype=np.int64)  # plain and tolerant tables, for the mixer
+        self.hist = np.zeros((b, 2), dtype=np.int64)    # top-symbol misses over the last CAL_WINDOW bases, their count
 
     def _state(self) -> tuple:
         """The per-batch arguments every kernel takes, in kernel order."""
@@ -456,7 +539,8 @@ class BaseCtxModel:
                 p.mix_shift, self.which, self.cur, self.p_lo, self.p_hi)
 
     def _tolerant(self) -> tuple:
-        return self.p.tolerance, self.tctx, self.misses, self.tolw, self.p_two
+        """The tolerant context's and the calibration stage's arguments, in kernel order."""
+        return self.p.tolerance, self.tctx, self.misses, self.tolw, self.p_two, self.p.calibration, self.cal, self.hist
 
     def encode_steps(self, t: int, active: np.ndarray, flat: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
         where, tables = self.buffers = step_buffers(len(self.starts), 4, self.buffers)
