@@ -10,7 +10,9 @@ import subprocess
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("torch", "constriction", "numpy", "pysam", "zstandard", "matplotlib", "seqlm")
+PACKAGES = ("torch", "constriction", "numpy", "numba", "pysam", "zstandard", "matplotlib", "seqlm")
+# the flags that change how fast the compiled kernels run (numba targets the host CPU)
+ISA_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512vnni")
 
 
 def _read(path: str) -> str:
@@ -25,6 +27,30 @@ def cpu_model() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
+
+
+def cpu_core() -> str:
+    """Which core the name hides: "AMD EPYC" covers Zen 2 to Zen 5, whose speed on seqlm's
+    kernels differs far more than on xz or gzip, so results from two hosts can only be
+    compared when this matches. LLVM's name for the host (what numba compiles for), the
+    family/model numbers, the vector extensions and the clock."""
+    fields: dict[str, str] = {}
+    for line in _read("/proc/cpuinfo").splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    parts = []
+    try:
+        import llvmlite.binding as llvm
+        parts.append(llvm.get_host_cpu_name())
+    except Exception:  # noqa: BLE001 -- optional: llvmlite comes with numba
+        pass
+    if "cpu family" in fields:
+        parts.append(f"family {fields['cpu family']} model {fields.get('model', '?')}")
+    flags = set(fields.get("flags", "").split())
+    parts.append("+".join(f for f in ISA_FLAGS if f in flags) or "no avx2")
+    if "cpu MHz" in fields:
+        parts.append(f"{float(fields['cpu MHz']):.0f} MHz")
+    return ", ".join(parts)
 
 
 def memory_gib() -> float | None:
@@ -68,6 +94,7 @@ def describe() -> dict[str, object]:
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "cpu": cpu_model(),
+        "cpu_core": cpu_core(),
         "cpu_count": os.cpu_count(),
         "memory_gib": memory_gib(),
         "os": os_name(),

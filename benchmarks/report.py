@@ -61,13 +61,14 @@ def dataset_title(d: dict[str, Any]) -> str:
 def header_section(results: dict[str, Any]) -> list[str]:
     m = results["machine"]
     pk = m.get("packages", {})
+    core = f" ({m['cpu_core']})" if m.get("cpu_core") else ""   # absent from older results
     lines = [
         "# seqlm benchmark results", "",
         f"Generated {m['date']} by `{' '.join(results['command'])}` "
         f"(schema {results['schema_version']}, repo {m.get('git', '?')}).", "",
-        f"Machine: {m['cpu']}, {m['cpu_count']} cores, {m.get('memory_gib')} GiB RAM, "
+        f"Machine: {m['cpu']}{core}, {m['cpu_count']} cores, {m.get('memory_gib')} GiB RAM, "
         f"{m['os']} (kernel {m['kernel']}); Python {m['python']}, torch {pk.get('torch')}, "
-        f"constriction {pk.get('constriction')}, pysam {pk.get('pysam')}.", "",
+        f"constriction {pk.get('constriction')}, numba {pk.get('numba')}, pysam {pk.get('pysam')}.", "",
         "bits/base = 8 x compressed bytes / bases (everything counted). ratio = raw FASTQ / "
         "compressed. MB/s = raw FASTQ MB (10^6 B) / wall s (median of `runs`). RSS = peak "
         "resident set of the codec's processes. `*` = not byte-exact (not a lossless anchor). "
