@@ -15,7 +15,7 @@ from codec.streams.general import pack_best, unpack
 from codec.streams.ids import CodecId
 from codec.streams.stepcoding import batch_bounds, make_rows
 from codec.streams.tables import SCALE, blend, new_table
-from codec.varint import encode_uvarint
+from codec.varint import Reader, encode_uvarint
 
 from .conftest import DATA
 
@@ -304,6 +304,36 @@ def test_calibration_pays_on_noisy_coverage_and_older_payloads_still_decode():
     with pytest.raises(FormatError):   # a calibration byte other than 0 or 1 is refused
         bases_ctx.decode_bases(_base_payload(codes, lens, dataclasses.replace(plain, calibration=2)), lens, mate,
                                codes == 4)
+
+
+@pytest.mark.parametrize("mix_shift", [0, bases_ctx.MIX_SHIFT])
+def test_calibration_tally_predicts_the_encodes_without_the_stage(mix_shift):
+    """The encode's tally of what the block costs without the calibration stage, with the
+    mixing as it is and flipped, is the size of those encodes (ideal code length vs range
+    coder: within 0.5 %), and the calibrated tally is the encode's own size."""
+    codes, lens = _noisy_coverage(400, error=0.05)
+    params = bases_ctx.BaseParams(11, 20, 18, (16, 16, 16), mix_shift, 10, 1)
+    costs = np.zeros(3)
+    calibrated = len(bases_ctx._encode_words(codes, lens, params, costs=costs))
+    flipped = bases_ctx.MIX_SHIFT - mix_shift
+    for tally, variant in ((costs[1], params), (costs[0], dataclasses.replace(params, calibration=0)),
+                           (costs[2], dataclasses.replace(params, calibration=0, mix_shift=flipped))):
+        size = calibrated if variant is params else len(bases_ctx._encode_words(codes, lens, variant))
+        assert abs(tally / 8 - size) < 0.005 * size + 16, (variant, tally / 8, size)
+
+
+def test_encoder_drops_the_calibration_stage_where_it_costs():
+    """Index-like reads (24 distinct 8-mers) code in little, and the stage's learning only adds
+    to it (1.5 % here): encode_bases codes them without it, and the payload decodes; on noisy
+    coverage, where it pays, the stage stays."""
+    rng = np.random.default_rng(1)
+    index = rng.integers(0, 4, (24, 8)).astype(np.uint8)[rng.integers(0, 24, 5000)].ravel()
+    for codes, lens, expect in ((index, np.full(5000, 8, np.int64), 0), (*_noisy_coverage(600, error=0.05), 1)):
+        mate = np.zeros(len(lens), np.uint8)
+        payload = bases_ctx.encode_bases(codes, lens, mate, level=5)
+        r = Reader(payload)
+        assert bases_ctx.BaseParams.read(r, r.u8()).calibration == expect
+        assert np.array_equal(bases_ctx.decode_bases(payload, lens, mate, codes == 4), codes)
 
 
 def test_version_1_base_payload_still_decodes():

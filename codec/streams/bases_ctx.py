@@ -37,6 +37,9 @@ per (misses of the top symbol in the row's last 16 bases, whether the last base
 missed, which orders the row had, how sure the table is), and scales the other
 symbols to fit. The qualities would say the same more
 directly, but they are coded after the bases (the quality model reads them).
+The stage feeds nothing back into the counts or the mixers, so while encoding with it
+the encoder also tallies what the block would cost without it (mixing as chosen, and
+flipped) and codes the block again without it where that saves CAL_DROP_GAIN.
 
 Payload: ``u8 version (3), u8 k_mid, u8 k_high, u8 hash_bits, u8 beta x3, u8 mix_shift,
 u8 tolerance, u8 calibration, uvarint segment`` then the range-coded words. Version 2
@@ -85,6 +88,7 @@ CAL_WINDOW = 16            # calibration cell: misses of the top symbol in the r
 CAL_CONTEXTS = 9 * 4 * 2   # ... x orders the row had (0..3) x whether the last base missed ...
 CAL_SURE = 16              # ... x how sure the table is: -log2 of the other symbols' share, 0..15
 CAL_LIMIT = 255            # a cell's counts halve past this (adapts to the block as it goes)
+CAL_DROP_GAIN = 0.002      # the encoder re-codes a block without the stage when that saves this share
 
 
 def hash_bits_for(level: int) -> int:
@@ -166,7 +170,9 @@ def choose_params(codes: np.ndarray, lengths: np.ndarray, level: int) -> BasePar
     The sample is the block's first reads (up to SAMPLE_BASES bases); level 1
     skips the trial and takes the first preset without mixing. The tolerant context
     is not put to the trial: it pays once coverage has built up, which a sample of the
-    first reads rarely shows, and its mixer keeps it harmless where it misleads.
+    first reads rarely shows, and its mixer keeps it harmless where it misleads. Nor
+    is the calibration stage, for the same reason: :func:`encode_bases` judges it on
+    the whole block.
     """
     bits = hash_bits_for(level)
     candidates = [BaseParams(k_mid, k_high, bits, betas, 0, tolerance_for(level, k_high), calibration_for(level))
@@ -445,11 +451,49 @@ def _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo
 
 
 @njit(cache=True, nogil=True)
+def _tally_costs(t, m, starts, flat, which, cur, p_lo, p_hi, mixw, mix_shift, shadow, tables, costs):
+    """Add the ideal code lengths (bits) of this step's ``m`` coded bases to ``costs``:
+    [0] under the tables before the calibration stage (from ``p_lo``, ``p_hi`` and the
+    mixing weight, as :func:`_freqs` formed them), [1] under the calibrated ``tables``,
+    [2] before calibration with mixing the other way (off if on; if off, mixed by the
+    ``shadow`` weights, learned here as :func:`_advance` learns the real ones). Neither
+    stage feeds back into the counts, so [0] and [2] are what the block costs without the
+    stage, with and without flipping the mixing."""
+    plain = np.empty(4, dtype=np.int64)
+    for j in range(m):
+        i = which[j]
+        sym = flat[starts[i] + t]
+        mc = cur[i, 4]
+        w = mixw[mc] if mix_shift else MIX_ONE
+        w_other = MIX_ONE if mix_shift else shadow[mc]
+        total = 0
+        other_total = 0
+        cal_total = 0
+        other = 0
+        for s in range(4):
+            plain[s] = ((w * p_hi[i, s] + (MIX_ONE - w) * p_lo[i, s]) >> 16) + 1
+            total += plain[s]
+            o = ((w_other * p_hi[i, s] + (MIX_ONE - w_other) * p_lo[i, s]) >> 16) + 1
+            other_total += o
+            if s == sym:
+                other = o
+            cal_total += tables[j, s]
+        costs[0] += np.log2(total / plain[sym])
+        costs[1] += np.log2(cal_total / tables[j, sym])
+        costs[2] += np.log2(other_total / other)
+    if not mix_shift:   # after the step's tables, as the real weights learn in _advance
+        for j in range(m):
+            i = which[j]
+            _learn_weight(shadow, cur[i, 4], p_hi[i], p_lo[i], flat[starts[i] + t], MIX_SHIFT)
+
+
+@njit(cache=True, nogil=True)
 def _encode_steps(t, active, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c, mid_c, hi_c,
                   mixw, mix_shift, which, cur, p_lo, p_hi, tolerance, tctx, misses, tolw, p_two, calib, cal, hist,
-                  where, tables):
+                  costs, shadow, where, tables):
     """Steps ``t, t+1, ...`` while ``where`` has room: the encoder's many-step form of
-    ``_freqs`` then ``_advance`` (same tables, same order). Returns (next step, symbols)."""
+    ``_freqs`` then ``_advance`` (same tables, same order). Returns (next step, symbols).
+    With the calibration stage on, ``costs`` tallies what it saves (:func:`_tally_costs`)."""
     k = 0
     while t < len(active):
         n = active[t]
@@ -460,6 +504,8 @@ def _encode_steps(t, active, starts, pos0, flat, ctx, filled, kmid, khigh, bits,
                    calib, cal, hist)
         for j in range(m):
             where[k + j] = starts[which[j]] + t
+        if calib:
+            _tally_costs(t, m, starts, flat, which, cur, p_lo, p_hi, mixw, mix_shift, shadow, tables[k:], costs)
         k += m
         _advance(t, n, starts, flat, ctx, filled, cur, lo_c, mid_c, hi_c, mixw, p_lo, p_hi, mix_shift,
                  khigh, tolerance, tctx, misses, tolw, p_two, calib, cal, hist)
@@ -504,8 +550,10 @@ class BaseCtxModel:
     n_symbols = 4
 
     def __init__(self, params: BaseParams, flat: np.ndarray,
-                 tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
-        """``tables``: zeroed (order-4, order-k_mid, hashed) count tables to use, else new ones."""
+                 tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 costs: np.ndarray | None = None) -> None:
+        """``tables``: zeroed (order-4, order-k_mid, hashed) count tables to use, else new ones.
+        ``costs``: float64 [3] that encoding adds the stage's tally to (see :func:`_tally_costs`)."""
         self.p = params
         self.flat = flat
         self.betas = np.array(params.betas, dtype=np.int64)
@@ -515,6 +563,8 @@ class BaseCtxModel:
         self.mixw = np.full(4 * N_CONF, MIX_INIT, dtype=np.int64)
         self.tolw = np.full(TOL_CONTEXTS, TOL_INIT, dtype=np.int64)
         self.cal = np.zeros((CAL_CONTEXTS * CAL_SURE, 2), dtype=np.int64)   # per cell: seen, right
+        self.costs = np.zeros(3, dtype=np.float64) if costs is None else costs
+        self.shadow = np.full(4 * N_CONF, MIX_INIT, dtype=np.int64)   # mixing weights for costs[2]
         self.buffers: tuple[np.ndarray, np.ndarray] | None = None   # encode_steps only
 
     def begin_batch(self, starts, pos0, lens, read) -> None:
@@ -545,7 +595,7 @@ class BaseCtxModel:
     def encode_steps(self, t: int, active: np.ndarray, flat: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
         where, tables = self.buffers = step_buffers(len(self.starts), 4, self.buffers)
         t, k = _encode_steps(t, active, self.starts, self.pos0, flat, *self._state(), *self._tolerant(),
-                             where, tables)
+                             self.costs, self.shadow, where, tables)
         return t, where[:k], tables[:k]
 
     def freqs(self, t: int, n: int):
@@ -563,14 +613,14 @@ class BaseCtxModel:
 
 def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams, segment: int = SEGMENT,
                   tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                  checkpoints: list[tuple[int, float]] | None = None) -> bytes:
+                  checkpoints: list[tuple[int, float]] | None = None, costs: np.ndarray | None = None) -> bytes:
     enc = StepEncoder()
     rows = make_rows(lengths, segment)
     after_batch = None
     if checkpoints is not None:
         def after_batch(hi: int) -> None:
             checkpoints.append((int(rows.starts[hi - 1] + rows.lens[hi - 1]), enc.num_bytes()))
-    run(BaseCtxModel(params, bases, tables), rows, bases, enc, None, after_batch)
+    run(BaseCtxModel(params, bases, tables, costs), rows, bases, enc, None, after_batch)
     return enc.finish()
 
 
@@ -582,8 +632,33 @@ def encode_bases(bases: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
     ``n`` codes of ``bases`` are coded in about ``bytes`` (a prefix cost for the caller's
     choices, read off this very encode)."""
     params = params or choose_params(bases, lengths, level)
-    header = bytes([VERSION]) + params.to_bytes() + encode_uvarint(SEGMENT)
-    return header + _encode_words(bases, lengths, params, SEGMENT, checkpoints=checkpoints)
+    costs = np.zeros(3, dtype=np.float64)
+    marks: list[tuple[int, float]] = []
+    words = _encode_words(bases, lengths, params, SEGMENT, checkpoints=marks, costs=costs)
+    redo = _without_calibration(params, costs)
+    if redo is not None:
+        params, marks = redo, []
+        words = _encode_words(bases, lengths, params, SEGMENT, checkpoints=marks)
+    if checkpoints is not None:
+        checkpoints.extend(marks)
+    return bytes([VERSION]) + params.to_bytes() + encode_uvarint(SEGMENT) + words
+
+
+def _without_calibration(params: BaseParams, costs: np.ndarray) -> BaseParams | None:
+    """The parameters to code the block again with, if dropping the calibration stage (with
+    the mixing as it was, or flipped) saves at least CAL_DROP_GAIN by the encode's tally.
+
+    A sample cannot decide this: the stage pays once coverage has built up (SARS-CoV-2
+    MiSeq -6 %) and costs where bases are near 2 bits whatever the context (noisy R9
+    nanopore +1-2 %) or near 0 (index reads); and with the stage on, the trial's mixing
+    choice is a coin toss on noisy reads (sample costs within a few bytes) that decides
+    2-3 % of the block once the stage is off."""
+    if not params.calibration:
+        return None
+    flipped = MIX_SHIFT if params.mix_shift == 0 else 0
+    cost, best = min((costs[0], replace(params, calibration=0)),
+                     (costs[2], replace(params, calibration=0, mix_shift=flipped)), key=lambda o: o[0])
+    return best if cost < (1.0 - CAL_DROP_GAIN) * costs[1] else None
 
 
 def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptions: np.ndarray) -> np.ndarray:
