@@ -49,6 +49,16 @@ class Codec(ABC):
         """Empty when available, else a one-line reason (shown in the report)."""
         return ""
 
+    def warm_up(self, inputs: Sequence[Path], scratch: Path) -> None:
+        """One-time set-up on a small sample before any timed run (default: none).
+
+        seqlm compiles its numba kernels on first use after an install (cached on disk
+        afterwards), and which kernels a file needs depends on its data; that cost belongs
+        to the install, not to whichever dataset happens to need a kernel first."""
+
+    def has_warm_up(self) -> bool:
+        return type(self).warm_up is not Codec.warm_up
+
     @abstractmethod
     def version(self) -> str:
         """Version string of the tool or library that does the work."""

@@ -76,6 +76,10 @@ def header_section(results: dict[str, Any]) -> list[str]:
     ]
     if results.get("elapsed_s") is not None:
         lines += [f"Total benchmark time: {results['elapsed_s'] / 60:.1f} min.", ""]
+    for key, seconds in results.get("warm_up_s", {}).items():
+        lines += [f"Warm-up of `{key}` before any timed run: {seconds:.1f} s for a round trip of "
+                  "the first reads of every dataset, which compiles the numba kernels each kind of "
+                  "data needs (once after an install, cached on disk afterwards; counted in no row).", ""]
     return lines
 
 

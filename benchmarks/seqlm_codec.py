@@ -75,6 +75,11 @@ class SeqlmCodec(Codec):
                 return "seqlm (in-tree, version unknown)"
         return text
 
+    def warm_up(self, inputs: Sequence[Path], scratch: Path) -> None:
+        """A round trip of the sample, which compiles the kernels its data needs."""
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.decompress(self.compress(inputs, scratch), scratch, len(inputs))
+
     def compress(self, inputs: Sequence[Path], outdir: Path) -> list[Path]:
         out = outdir / "out.seqlm"
         level = [] if self.level is None else ["--level", str(self.level)]

@@ -108,6 +108,9 @@ def test_quick_seqlm_row(quick: dict[str, Any]) -> None:
     assert row["byte_exact"] is True
     assert row["streams"] is not None, "seqlm info --json gave no stream breakdown"
     assert sum(row["streams"].values()) == row["compressed_bytes"]
+    # kernels are compiled before the first timed run, which would otherwise pay for them
+    assert quick["results"]["warm_up_s"]["seqlm"] > 0
+    assert "Warm-up of `seqlm` before any timed run" in (quick["out"] / "results.md").read_text()
 
 
 # --- building blocks ------------------------------------------------------------------------
