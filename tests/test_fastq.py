@@ -44,6 +44,17 @@ def test_errors_name_record_and_line(name, record, line, words):
     assert words in str(err)
 
 
+def test_wrapped_records_are_refused_with_a_hint():
+    wrapped = b"@a\nACGTACGT\nACGT\n+\nIIIIIIII\nIIII\n"
+    with pytest.raises(FastqFormatError) as info:
+        parse_block(wrapped)
+    assert (info.value.record, info.value.line) == (1, 3)
+    assert "wrapped over several lines" in str(info.value)
+    with pytest.raises(FastqFormatError) as info:  # a plain bad '+' line gets no such guess
+        parse_block(b"@a\nACGT\n=\nIIII\n")
+    assert "wrapped" not in str(info.value)
+
+
 @pytest.mark.parametrize("cut", range(1, 16))
 def test_every_truncation_is_an_error_or_valid(cut):
     data = (DATA / "simple.fastq").read_bytes()[:-cut]

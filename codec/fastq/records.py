@@ -80,6 +80,15 @@ def _first_bad(lines: list[bytes], offset: int, marker: bytes) -> int | None:
     return None
 
 
+_SEQUENCE_BYTES = frozenset(b"ACGTUNRYKMSWBDHV.-*acgtunrykmswbdhv\r")
+
+
+def _looks_like_sequence(line: bytes) -> bool:
+    """Whether ``line`` could be the continuation of a wrapped sequence (multi-line FASTQ,
+    which the old Sanger format allowed and a few tools still write)."""
+    return bool(line) and set(line) <= _SEQUENCE_BYTES
+
+
 def _check_structure(lines: list[bytes], first_record: int) -> None:
     """Report the earliest of: a header without '@', a bad '+' line, truncation."""
     bad_header = _first_bad(lines, 0, b"@")
@@ -91,8 +100,10 @@ def _check_structure(lines: list[bytes], first_record: int) -> None:
         raise FastqFormatError(f"{what}", record=rec, line=4 * (rec - 1) + 1)
     if bad_plus is not None:
         rec = first_record + bad_plus
-        raise FastqFormatError("third line of record does not start with '+'", record=rec,
-                               line=4 * (rec - 1) + 3)
+        what = "third line of record does not start with '+'"
+        if _looks_like_sequence(lines[4 * bad_plus + 2]):
+            what += " (a sequence wrapped over several lines? seqlm reads 4-line records only)"
+        raise FastqFormatError(what, record=rec, line=4 * (rec - 1) + 3)
     if len(lines) % 4:
         rec = first_record + len(lines) // 4
         raise FastqFormatError("truncated record (file ends inside a record)", record=rec,
