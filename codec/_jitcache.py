@@ -24,16 +24,28 @@ def _source_hash() -> str:
     return digest.hexdigest()[:16]
 
 
+_fresh = False
+
+
+def fresh() -> bool:
+    """Whether this process created the cache folder: its kernels compile now (~15-30 s
+    in all, spread over the first files of each kind), later runs load them."""
+    return _fresh
+
+
 def configure() -> None:
+    global _fresh
     if "NUMBA_CACHE_DIR" in os.environ:
         return
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     for parent in (base, tempfile.gettempdir()):
         folder = os.path.join(parent, "seqlm", f"numba-{_source_hash()}")
+        existed = os.path.isdir(folder)
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError:
             continue
         if os.access(folder, os.W_OK):
             os.environ["NUMBA_CACHE_DIR"] = folder
+            _fresh = not existed
             return

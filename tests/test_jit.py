@@ -1,11 +1,17 @@
-"""codec.jit: numba started without its scipy BLAS probe, and nothing else changed."""
+"""codec.jit: numba started without its scipy BLAS probe, and nothing else changed; the
+kernel cache folder (codec._jitcache) and the note shown while it is first filled."""
 
 from __future__ import annotations
 
+import io
+import os
 import subprocess
 import sys
 
 import pytest
+
+from cli.progress import progress_bar
+from codec import _jitcache
 
 _CHILD = """
 import sys
@@ -25,3 +31,35 @@ def test_first_kernel_does_not_import_scipy_and_scipy_stays_importable():
     out = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok"
+
+
+def _fresh_in_child(cache_home: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = cache_home
+    code = "import codec._jitcache as j, os; print(j.fresh(), os.environ['NUMBA_CACHE_DIR'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip()
+
+
+def test_the_first_process_of_a_version_knows_its_kernels_compile(tmp_path):
+    first, second = _fresh_in_child(str(tmp_path)), _fresh_in_child(str(tmp_path))
+    assert first.startswith("True " + str(tmp_path)) and second.startswith("False ")
+
+
+def test_progress_bar_warns_of_compiling_on_a_terminal(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(_jitcache, "_fresh", True)
+    with progress_bar(10, "compress", quiet=False) as tick:
+        assert tick is not None
+    assert "compiling kernels" in err.getvalue()
+    monkeypatch.setattr(_jitcache, "_fresh", False)
+    err.seek(0), err.truncate()
+    with progress_bar(10, "compress", quiet=False):
+        pass
+    assert "compiling" not in err.getvalue()
