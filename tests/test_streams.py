@@ -182,6 +182,41 @@ def test_lzma_check_compares_both_coders_on_the_same_first_reads(monkeypatch):
     assert not bases._lzma_may_win(b"", [])
 
 
+def _serial_bases(codes: np.ndarray, lens: np.ndarray) -> tuple[bytes, CodecId]:
+    """The base stream as chosen with the lzma check and run after the context model's encode."""
+    checkpoints: list[tuple[int, float]] = []
+    ctx = bytes([CodecId.BASE_CTX]) + bases_ctx.encode_bases(codes, lens, None, 5,
+                                                             bases_ctx.choose_params(codes, lens, 5), checkpoints)
+    lz = bases._lzma_candidate(codes.copy(), lens, turned=False) \
+        if bases._lzma_may_win(codes.tobytes(), checkpoints) else None
+    return lz if lz is not None and len(lz[0]) < len(ctx) else (ctx, CodecId.BASE_CTX)
+
+
+def test_early_lzma_starts_during_the_encode_and_chooses_as_the_check_after_it(monkeypatch):
+    """lzma's check (and its full run where the check passes) starts at the checkpoint
+    nearest LZMA_SAMPLE, while the context model goes on; the stream is the one the check
+    run after the encode picks: lzma for repeated reads, the context model for random ones."""
+    rng = np.random.default_rng(11)
+    monkeypatch.setattr(bases, "LZMA_SAMPLE", 20000)
+    lens = np.full(800, 100, np.int64)
+    started: list[int | None] = []
+    real_run = bases._EarlyLzma._run
+
+    def spy(self, n, ctx_bytes):
+        started.append(n)
+        return real_run(self, n, ctx_bytes)
+
+    monkeypatch.setattr(bases._EarlyLzma, "_run", spy)
+    random_codes = rng.integers(0, 4, 80000).astype(np.uint8)
+    repeated = np.tile(rng.integers(0, 4, 100).astype(np.uint8), 800)
+    for codes, expect in ((random_codes, CodecId.BASE_CTX), (repeated, CodecId.LZMA)):
+        started.clear()
+        payload, codec_id = bases.encode_bases(codes, lens, np.zeros(len(lens), np.uint8), 5)
+        assert codec_id == expect and (payload, codec_id) == _serial_bases(codes, lens)
+        assert len(started) == 1 and 10000 <= started[0] < 40000   # near the sample, not at the end
+        assert np.array_equal(bases.decode_bases(payload, lens, None, np.zeros(len(codes), bool)), codes)
+
+
 def test_long_read_qualities_keep_the_lstm_only_where_it_pays():
     """Level 5 codes long reads whose LSTM gain on a sample is small with the context model
     alone (whose decoder needs only the N flags of the bases); level 6 still mixes."""

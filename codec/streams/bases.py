@@ -11,7 +11,7 @@ ones. Positions in the exception mask are not coded here.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -67,19 +67,68 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
         # lzma releases the GIL and the context model's kernels do too: the two overlap
         eager = pool.submit(_lzma_candidate, flat, lengths, long_reads) \
             if flat is not None and (level >= 7 or long_reads) else None
+        early = _EarlyLzma(pool, flat, lengths) if flat is not None and eager is None else None
         params = bases_ctx.choose_params(codes, lengths, level)
         checkpoints: list[tuple[int, float]] = []
         payload = bytes([CodecId.BASE_CTX]) + bases_ctx.encode_bases(codes, lengths, mate, level, params,
-                                                                      checkpoints)
+                                                                      checkpoints, early)
         if eager is not None:
             lz: tuple[bytes, CodecId] | None = eager.result()
-        elif flat is not None and _lzma_may_win(flat, checkpoints):
-            lz = _lzma_candidate(flat, lengths, turned=False)
+        elif early is not None:
+            lz = early.result(checkpoints)
         else:
             lz = None
     if lz is not None and len(lz[0]) < len(payload):
         return lz
     return payload, CodecId.BASE_CTX
+
+
+class _EarlyLzma:
+    """The lzma check and, where it passes, the full lzma run, started while the context
+    model is still coding the block.
+
+    Called with each ``(n, bytes)`` checkpoint of the context model's first encode; once
+    the checkpoint nearest LZMA_SAMPLE is known, lzma codes that prefix on the pool's thread
+    and, if it comes within LZMA_MARGIN, the whole block. Done after the encode, the two
+    put the check and lzma's run end to end behind the context model on one core (BCR
+    repertoire: 3.4 s + 0.9 s + 6.1 s) while the qualities' workers were long finished.
+    The decision is :func:`_lzma_may_win` on the final encode's checkpoints, as before;
+    when the first encode's figures started the full run and the final ones (coded again
+    without calibration) would not have, the smaller payload is kept all the same."""
+
+    def __init__(self, pool: ThreadPoolExecutor, flat: np.ndarray, lengths: np.ndarray) -> None:
+        self.pool, self.flat, self.lengths = pool, flat, lengths
+        self.below: tuple[int, float] | None = None   # the last checkpoint under LZMA_SAMPLE
+        self.prefix: int | None = None                # the checkpoint lzma codes the prefix to
+        self.job: Future[tuple[int | None, tuple[bytes, CodecId] | None]] | None = None
+
+    def __call__(self, n: int, ctx_bytes: float) -> None:
+        if self.job is not None or n >= len(self.flat):
+            return   # started already, or the encode is over: result() decides as before
+        if n < LZMA_SAMPLE:
+            self.below = (n, ctx_bytes)
+            return
+        self.prefix, ctx_prefix = _nearest_sample([c for c in (self.below, (n, ctx_bytes)) if c is not None])
+        self.job = self.pool.submit(self._run, self.prefix, ctx_prefix)
+
+    def _run(self, n: int, ctx_bytes: float) -> tuple[int | None, tuple[bytes, CodecId] | None]:
+        if 2 * n >= len(self.flat):
+            return None, _lzma_candidate(self.flat, self.lengths, turned=False)
+        size = _prefix_lzma(self.flat, n)
+        full = _lzma_candidate(self.flat, self.lengths, turned=False) if size < LZMA_MARGIN * ctx_bytes else None
+        return size, full
+
+    def result(self, checkpoints: list[tuple[int, float]]) -> tuple[bytes, CodecId] | None:
+        """lzma's payload where :func:`_lzma_may_win` says to try it (or it was run already)."""
+        known = None
+        if self.job is not None:
+            size, full = self.job.result()
+            if full is not None:
+                return full
+            known = None if size is None else (self.prefix, size)
+        if _lzma_may_win(self.flat, checkpoints, known):
+            return _lzma_candidate(self.flat, self.lengths, turned=False)
+        return None
 
 
 def _lzma_candidate(flat: np.ndarray, lengths: np.ndarray, turned: bool) -> tuple[bytes, CodecId]:
@@ -100,7 +149,8 @@ def _full_lzma(data: bytes) -> bytes:
     return pack_best(data, (CodecId.LZMA,))
 
 
-def _lzma_may_win(data: bytes | np.ndarray, checkpoints: list[tuple[int, float]]) -> bool:
+def _lzma_may_win(data: bytes | np.ndarray, checkpoints: list[tuple[int, float]],
+                  known: tuple[int | None, int] | None = None) -> bool:
     """Whether lzma comes within LZMA_MARGIN of the context model on the block's first reads.
 
     ``checkpoints`` are the context model's ``(bases, bytes)`` after each batch of its
@@ -110,13 +160,25 @@ def _lzma_may_win(data: bytes | np.ndarray, checkpoints: list[tuple[int, float]]
     Same bases matter: a paired block starts with read 1, whose bases are cleaner than
     read 2's, and scaling lzma's size on them to the whole block (as this check once did)
     ran the full lzma for nothing on the SARS-CoV-2 MiSeq, CRISPR and velvet pairs
-    (1.4-2.6 s of CPU each, on compression's critical path)."""
+    (1.4-2.6 s of CPU each, on compression's critical path). ``known`` = ``(n, size)``:
+    lzma's size for a prefix already coded (:class:`_EarlyLzma`), used when ``n`` matches."""
     if not checkpoints:
         return False   # nothing was coded
-    n, ctx_bytes = min(checkpoints, key=lambda c: abs(math.log(max(c[0], 1) / LZMA_SAMPLE)))
+    n, ctx_bytes = _nearest_sample(checkpoints)
     if 2 * n >= len(data):
         return True   # a small block: the check (lzma on half of it) costs as much as the full run
-    return len(pack_best(bytes(data[:n]), (CodecId.LZMA,))) < LZMA_MARGIN * ctx_bytes   # the prefix only
+    size = known[1] if known is not None and known[0] == n else _prefix_lzma(data, n)
+    return size < LZMA_MARGIN * ctx_bytes
+
+
+def _nearest_sample(checkpoints: list[tuple[int, float]]) -> tuple[int, float]:
+    """The checkpoint nearest LZMA_SAMPLE bases (by ratio; the first of a tie)."""
+    return min(checkpoints, key=lambda c: abs(math.log(max(c[0], 1) / LZMA_SAMPLE)))
+
+
+def _prefix_lzma(data: bytes | np.ndarray, n: int) -> int:
+    """lzma's size for the first ``n`` codes (the check's own run)."""
+    return len(pack_best(bytes(data[:n]), (CodecId.LZMA,)))
 
 
 def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptions: np.ndarray) -> np.ndarray:

@@ -49,6 +49,7 @@ u8 tolerance, u8 calibration, uvarint segment`` then the range-coded words. Vers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -613,28 +614,37 @@ class BaseCtxModel:
 
 def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams, segment: int = SEGMENT,
                   tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                  checkpoints: list[tuple[int, float]] | None = None, costs: np.ndarray | None = None) -> bytes:
+                  checkpoints: list[tuple[int, float]] | None = None, costs: np.ndarray | None = None,
+                  watch: Callable[[int, float], None] | None = None) -> bytes:
+    """``checkpoints`` receives ``(n, bytes)`` after every batch, and ``watch`` is called
+    with the same pair as it is taken (while the rest of the block is still being coded)."""
     enc = StepEncoder()
     rows = make_rows(lengths, segment)
     after_batch = None
     if checkpoints is not None:
         def after_batch(hi: int) -> None:
-            checkpoints.append((int(rows.starts[hi - 1] + rows.lens[hi - 1]), enc.num_bytes()))
+            mark = (int(rows.starts[hi - 1] + rows.lens[hi - 1]), enc.num_bytes())
+            checkpoints.append(mark)
+            if watch is not None:
+                watch(*mark)
     run(BaseCtxModel(params, bases, tables, costs), rows, bases, enc, None, after_batch)
     return enc.finish()
 
 
 def encode_bases(bases: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level: int = 5,
-                 params: BaseParams | None = None, checkpoints: list[tuple[int, float]] | None = None) -> bytes:
+                 params: BaseParams | None = None, checkpoints: list[tuple[int, float]] | None = None,
+                 watch: Callable[[int, float], None] | None = None) -> bytes:
     """Range-code base codes 0..3; positions holding 4 are skipped (exceptions).
     ``params``: as :func:`choose_params` picks them for ``level`` unless given.
     ``checkpoints``, when given, receives ``(n, bytes)`` after every batch: the first
     ``n`` codes of ``bases`` are coded in about ``bytes`` (a prefix cost for the caller's
-    choices, read off this very encode)."""
+    choices, read off this very encode). ``watch(n, bytes)`` sees the same figures of the
+    first encode as they come, before the block may be coded again without calibration
+    (same ``n`` then, other bytes), so the caller can start work that depends on them."""
     params = params or choose_params(bases, lengths, level)
     costs = np.zeros(3, dtype=np.float64)
     marks: list[tuple[int, float]] = []
-    words = _encode_words(bases, lengths, params, SEGMENT, checkpoints=marks, costs=costs)
+    words = _encode_words(bases, lengths, params, SEGMENT, checkpoints=marks, costs=costs, watch=watch)
     redo = _without_calibration(params, costs)
     if redo is not None:
         params, marks = redo, []
