@@ -125,15 +125,17 @@ def _open_maybe_gzip(path: Path):  # type: ignore[no-untyped-def]
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
-def _copy_head(src: Path, dst: Path, max_reads: int | None) -> None:
-    """Decompress ``src`` into ``dst``; keep only the first ``max_reads`` 4-line records."""
+def copy_head(src: Path, dst: Path, max_reads: int | None, max_bytes: int | None = None) -> None:
+    """Decompress ``src`` into ``dst``; keep only the first ``max_reads`` 4-line records,
+    and no record that starts once ``max_bytes`` are written."""
     tmp = dst.with_name(dst.name + ".part")
     with _open_maybe_gzip(src) as fin, open(tmp, "wb") as fout:
-        if max_reads is None:
+        if max_reads is None and max_bytes is None:
             shutil.copyfileobj(fin, fout, 1 << 20)
         else:
             for i, line in enumerate(fin):
-                if i >= 4 * max_reads:
+                if (max_reads is not None and i >= 4 * max_reads) or \
+                        (max_bytes is not None and i % 4 == 0 and fout.tell() >= max_bytes):
                     break
                 fout.write(line)
     tmp.replace(dst)
@@ -174,7 +176,7 @@ def _prepare_file(src: Path, dst: Path, max_reads: int | None) -> FileStats:
         cached = json.loads(stamp_path.read_text())
         if cached.get("stamp") == stamp and cached["stats"]["raw_bytes"] == dst.stat().st_size:
             return FileStats(**cached["stats"])
-    _copy_head(src, dst, max_reads)
+    copy_head(src, dst, max_reads)
     stats = file_stats(dst)
     stamp_path.write_text(json.dumps({"stamp": stamp, "stats": asdict(stats)}, indent=1))
     return stats

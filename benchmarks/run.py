@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from . import machine
 from .codecs import Codec, CodecError
-from .datasets import Dataset, DatasetSource, discover, group_sources, is_fastq, prepare
+from .datasets import Dataset, DatasetSource, copy_head, discover, group_sources, is_fastq, prepare
 from .measure import run_step, verify
 from .registry import ANCHOR_KEYS, OPTIONAL_KEYS, QUICK_KEYS, default_keys, make_codec
 from .schedule import Budget, plan_repeats, rotate
@@ -395,15 +395,9 @@ def sample_inputs(dataset: Dataset, folder: Path) -> list[Path]:
     """The first ``WARM_UP_READS`` records of each file of ``dataset`` (at most
     ``WARM_UP_BYTES`` each), whole records only."""
     folder.mkdir(parents=True, exist_ok=True)
-    samples = []
-    for path in dataset.files:
-        sample = folder / path.name
-        with path.open("rb") as src, sample.open("wb") as dst:
-            for index, line in enumerate(src):
-                if index >= 4 * WARM_UP_READS or (index % 4 == 0 and dst.tell() >= WARM_UP_BYTES):
-                    break
-                dst.write(line)
-        samples.append(sample)
+    samples = [folder / path.name for path in dataset.files]
+    for path, sample in zip(dataset.files, samples):
+        copy_head(path, sample, WARM_UP_READS, WARM_UP_BYTES)
     return samples
 
 

@@ -99,8 +99,7 @@ class _EarlyLzma:
     def __init__(self, pool: ThreadPoolExecutor, flat: np.ndarray, lengths: np.ndarray) -> None:
         self.pool, self.flat, self.lengths = pool, flat, lengths
         self.below: tuple[int, float] | None = None   # the last checkpoint under LZMA_SAMPLE
-        self.prefix: int | None = None                # the checkpoint lzma codes the prefix to
-        self.job: Future[tuple[int | None, tuple[bytes, CodecId] | None]] | None = None
+        self.job: Future[tuple[int, int | None, tuple[bytes, CodecId] | None]] | None = None
 
     def __call__(self, n: int, ctx_bytes: float) -> None:
         if self.job is not None or n >= len(self.flat):
@@ -108,24 +107,22 @@ class _EarlyLzma:
         if n < LZMA_SAMPLE:
             self.below = (n, ctx_bytes)
             return
-        self.prefix, ctx_prefix = _nearest_sample([c for c in (self.below, (n, ctx_bytes)) if c is not None])
-        self.job = self.pool.submit(self._run, self.prefix, ctx_prefix)
+        nearest = _nearest_sample([c for c in (self.below, (n, ctx_bytes)) if c is not None])
+        self.job = self.pool.submit(self._run, *nearest)
 
-    def _run(self, n: int, ctx_bytes: float) -> tuple[int | None, tuple[bytes, CodecId] | None]:
-        if 2 * n >= len(self.flat):
-            return None, _lzma_candidate(self.flat, self.lengths, turned=False)
-        size = _prefix_lzma(self.flat, n)
-        full = _lzma_candidate(self.flat, self.lengths, turned=False) if size < LZMA_MARGIN * ctx_bytes else None
-        return size, full
+    def _run(self, n: int, ctx_bytes: float) -> tuple[int, int | None, tuple[bytes, CodecId] | None]:
+        """(prefix, lzma's size for it or None, the full lzma payload where the check passed)."""
+        passes, size = _lzma_check(self.flat, n, ctx_bytes)
+        return n, size, _lzma_candidate(self.flat, self.lengths, turned=False) if passes else None
 
     def result(self, checkpoints: list[tuple[int, float]]) -> tuple[bytes, CodecId] | None:
         """lzma's payload where :func:`_lzma_may_win` says to try it (or it was run already)."""
         known = None
         if self.job is not None:
-            size, full = self.job.result()
+            n, size, full = self.job.result()
             if full is not None:
                 return full
-            known = None if size is None else (self.prefix, size)
+            known = None if size is None else (n, size)
         if _lzma_may_win(self.flat, checkpoints, known):
             return _lzma_candidate(self.flat, self.lengths, turned=False)
         return None
@@ -150,7 +147,7 @@ def _full_lzma(data: bytes) -> bytes:
 
 
 def _lzma_may_win(data: bytes | np.ndarray, checkpoints: list[tuple[int, float]],
-                  known: tuple[int | None, int] | None = None) -> bool:
+                  known: tuple[int, int] | None = None) -> bool:
     """Whether lzma comes within LZMA_MARGIN of the context model on the block's first reads.
 
     ``checkpoints`` are the context model's ``(bases, bytes)`` after each batch of its
@@ -165,20 +162,24 @@ def _lzma_may_win(data: bytes | np.ndarray, checkpoints: list[tuple[int, float]]
     if not checkpoints:
         return False   # nothing was coded
     n, ctx_bytes = _nearest_sample(checkpoints)
+    return _lzma_check(data, n, ctx_bytes, known[1] if known is not None and known[0] == n else None)[0]
+
+
+def _lzma_check(data: bytes | np.ndarray, n: int, ctx_bytes: float,
+                size: int | None = None) -> tuple[bool, int | None]:
+    """(whether lzma on the first ``n`` codes comes within LZMA_MARGIN of the context
+    model's ``ctx_bytes`` there, lzma's size for them: ``size`` when known, None when
+    not needed)."""
     if 2 * n >= len(data):
-        return True   # a small block: the check (lzma on half of it) costs as much as the full run
-    size = known[1] if known is not None and known[0] == n else _prefix_lzma(data, n)
-    return size < LZMA_MARGIN * ctx_bytes
+        return True, None   # a small block: the check (lzma on half of it) costs as much as the full run
+    if size is None:
+        size = len(pack_best(bytes(data[:n]), (CodecId.LZMA,)))   # the prefix only
+    return size < LZMA_MARGIN * ctx_bytes, size
 
 
 def _nearest_sample(checkpoints: list[tuple[int, float]]) -> tuple[int, float]:
     """The checkpoint nearest LZMA_SAMPLE bases (by ratio; the first of a tie)."""
     return min(checkpoints, key=lambda c: abs(math.log(max(c[0], 1) / LZMA_SAMPLE)))
-
-
-def _prefix_lzma(data: bytes | np.ndarray, n: int) -> int:
-    """lzma's size for the first ``n`` codes (the check's own run)."""
-    return len(pack_best(bytes(data[:n]), (CodecId.LZMA,)))
 
 
 def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptions: np.ndarray) -> np.ndarray:
