@@ -40,12 +40,13 @@ def _fail(message: str) -> None:
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
-    """Map library and OS errors to one line and exit code 1."""
+def _errors(archive: str | None = None) -> Iterator[None]:
+    """Map library and OS errors to one line and exit code 1; errors of the codec are
+    prefixed with ``archive`` when one is read (FASTQ errors name their own file)."""
     try:
         yield
     except CodecError as exc:
-        _fail(str(exc))
+        _fail(str(exc) if archive is None else f"{'stdin' if archive == '-' else archive}: {exc}")
     except OSError as exc:
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
     except MemoryError:
@@ -180,7 +181,7 @@ def decompress(archive, outputs, to_stdout, force, keep, remove, threads, quiet)
     """Restore the original FASTQ file(s), byte for byte (checksums verified)."""
     from codec.api import decompress_stream
 
-    with _errors():
+    with _errors(archive):
         header = {"n_files": 1, "inputs": []} if archive == "-" else _peek_header(archive)
         n_files = int(header.get("n_files", 1))
         if to_stdout or list(outputs) == ["-"] or (not outputs and archive == "-"):
@@ -218,11 +219,8 @@ def verify(archives, threads):
     from codec.api import decompress_stream
 
     for archive in archives:
-        with _errors(), open_source(archive) as src:
-            try:
-                stats = decompress_stream(src, None, threads)
-            except CodecError as exc:
-                raise CodecError(f"{archive}: {exc}") from exc
+        with _errors(archive), open_source(archive) as src:
+            stats = decompress_stream(src, None, threads)
         click.echo(f"{archive}: OK ({stats['records']} records, {stats['raw_bytes']} bytes)")
 
 
@@ -233,7 +231,7 @@ def info(archive, as_json):
     """Show what an archive holds: reads, bases, and per stream its model and size."""
     from codec.inspect import archive_info
 
-    with _errors():
+    with _errors(archive):
         report = archive_info(archive)
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))

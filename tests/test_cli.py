@@ -89,6 +89,10 @@ def test_damaged_archive_verify_and_decompress(tmp_path, cli):
     code, _, err = cli("decompress", out, "-o", tmp_path / "y.fq")
     assert code == 1 and not (tmp_path / "y.fq").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["x.seqlm"]
+    # one line that names the archive, whichever command read it
+    for command in (("decompress", out, "-o", tmp_path / "y.fq"), ("verify", out), ("info", out)):
+        code, _, err = cli(*command)
+        assert code == 1 and err.count(b"\n") == 1 and str(out).encode() + b": " in err, (command, err)
 
 
 def test_info_json_has_stream_map(tmp_path, cli):
