@@ -293,11 +293,16 @@ def test_new_table_shapes():
     assert counts.dtype == np.uint16 and counts.shape == (10, 4) and totals.shape == (10,)
 
 
-def _base_payload(codes, lens, params, version=bases_ctx.VERSION):
+def _base_payload(codes, lens, params, version=bases_ctx.VERSION, batch_rows=bases_ctx.BATCH_ROWS):
     """A BASE_CTX payload with the given parameters (version 1 has no tolerance byte,
-    versions 1 and 2 no calibration byte)."""
+    versions 1 and 2 no calibration byte, versions 1 to 3 no batch_rows and no row cap)."""
     head = params.to_bytes()[:{1: 7, 2: 8}.get(version, 9)]
-    return bytes([version]) + head + encode_uvarint(bases_ctx.SEGMENT) + bases_ctx._encode_words(codes, lens, params)
+    if version < 4:
+        batch_rows, cap = 0, b""
+    else:
+        cap = encode_uvarint(batch_rows)
+    return bytes([version]) + head + encode_uvarint(bases_ctx.SEGMENT) + cap + \
+        bases_ctx._encode_words(codes, lens, params, batch_rows=batch_rows)
 
 
 def _noisy_coverage(n_reads=600, length=150, error=0.03, genome_len=5000):
@@ -357,18 +362,69 @@ def test_calibration_tally_predicts_the_encodes_without_the_stage(mix_shift):
         assert abs(tally / 8 - size) < 0.005 * size + 16, (variant, tally / 8, size)
 
 
-def test_encoder_drops_the_calibration_stage_where_it_costs():
-    """Index-like reads (24 distinct 8-mers) code in little, and the stage's learning only adds
-    to it (1.5 % here): encode_bases codes them without it, and the payload decodes; on noisy
-    coverage, where it pays, the stage stays."""
-    rng = np.random.default_rng(1)
-    index = rng.integers(0, 4, (24, 8)).astype(np.uint8)[rng.integers(0, 24, 5000)].ravel()
-    for codes, lens, expect in ((index, np.full(5000, 8, np.int64), 0), (*_noisy_coverage(600, error=0.05), 1)):
-        mate = np.zeros(len(lens), np.uint8)
+def test_calibration_is_dropped_only_where_the_tally_says_it_saves_enough():
+    """The decision on the encode's tally: drop the stage (mixing as chosen, or flipped where
+    that is cheaper) when that saves at least CAL_DROP_GAIN, else keep it."""
+    params = bases_ctx.BaseParams(11, 20, 22, (16, 16, 16), 0, 10, 1)
+    keep = 1000.0 * (1 - bases_ctx.CAL_DROP_GAIN / 2)
+    assert bases_ctx._without_calibration(params, np.array([keep, 1000.0, 2000.0])) is None
+    assert bases_ctx._without_calibration(params, np.array([950.0, 1000.0, 2000.0])) == \
+        dataclasses.replace(params, calibration=0)
+    assert bases_ctx._without_calibration(params, np.array([950.0, 1000.0, 900.0])) == \
+        dataclasses.replace(params, calibration=0, mix_shift=bases_ctx.MIX_SHIFT)
+    assert bases_ctx._without_calibration(dataclasses.replace(params, calibration=0), np.zeros(3)) is None
+
+
+def test_encoder_codes_the_block_again_without_the_stage_when_it_drops_it(monkeypatch):
+    """Where the stage pays (noisy coverage) it stays; where the tally says to drop it (forced
+    here: on the data at hand it pays) the block is coded again without it, and decodes."""
+    codes, lens = _noisy_coverage(600, error=0.05)
+    mate = np.zeros(len(lens), np.uint8)
+    for gain, expect in ((bases_ctx.CAL_DROP_GAIN, 1), (-1.0, 0)):
+        monkeypatch.setattr(bases_ctx, "CAL_DROP_GAIN", gain)
         payload = bases_ctx.encode_bases(codes, lens, mate, level=5)
         r = Reader(payload)
         assert bases_ctx.BaseParams.read(r, r.u8()).calibration == expect
         assert np.array_equal(bases_ctx.decode_bases(payload, lens, mate, codes == 4), codes)
+
+
+def _amplicon_reads(n_amplicons=200, per_amplicon=20, length=150, error=0.01):
+    """Reads that start at one of a few amplicon starts, either strand, in random order."""
+    genome = RNG.integers(0, 4, n_amplicons * length).astype(np.uint8)
+    reads = []
+    for a in RNG.integers(0, n_amplicons, n_amplicons * per_amplicon):
+        r = genome[a * length:(a + 1) * length].copy()
+        if RNG.random() < 0.5:
+            r = (3 - r)[::-1]
+        hit = RNG.random(length) < error
+        r[hit] = (r[hit] + RNG.integers(1, 4, int(hit.sum()))) % 4
+        reads.append(r)
+    return np.concatenate(reads), np.full(len(reads), length, dtype=np.int64)
+
+
+def test_batches_of_few_rows_let_reads_draw_on_the_reads_before_them():
+    """Rows of a batch step together, so reads of one amplicon in the same batch cannot draw
+    on each other: with batches capped at BATCH_ROWS rows the stream is clearly smaller than
+    with batches up to the driver's symbol cap (format 10.0), and both payload versions decode."""
+    codes, lens = _amplicon_reads()
+    mate = np.zeros(len(lens), np.uint8)
+    params = bases_ctx.BaseParams(11, 20, 18, (16, 16, 16), 0, 10, 1)
+    capped, uncapped = (_base_payload(codes, lens, params, version) for version in (4, 3))
+    assert len(capped) < 0.95 * len(uncapped), (len(capped), len(uncapped))
+    for payload in (capped, uncapped):
+        assert np.array_equal(bases_ctx.decode_bases(payload, lens, mate, codes == 4), codes)
+    assert len(batch_bounds(make_rows(lens, 4096), bases_ctx.BATCH_ROWS)) > len(batch_bounds(make_rows(lens, 4096)))
+    with pytest.raises(FormatError):   # version 4 with no row cap is refused
+        bases_ctx.decode_bases(_base_payload(codes, lens, params, batch_rows=0), lens, mate, codes == 4)
+
+
+def test_batch_rows_caps_every_batch_and_long_rows_keep_the_symbol_cap():
+    rows = make_rows(np.full(5000, 100), 4096)
+    bounds = batch_bounds(rows, 256)
+    sizes = [hi - lo for lo, hi in bounds]
+    assert sizes[:5] == [16, 32, 64, 128, 256] and max(sizes) == 256 and bounds[-1][1] == 5000
+    long_rows = make_rows(np.full(600, 4096 * 3), 4096)   # 256 rows of 4096 = the 2^20-symbol cap
+    assert batch_bounds(long_rows, 256) == batch_bounds(long_rows)
 
 
 def test_version_1_base_payload_still_decodes():

@@ -46,13 +46,19 @@ def make_rows(lengths: np.ndarray, segment: int) -> Rows:
     return Rows(read_starts[read_of] + pos0, lens.astype(np.int64), pos0, read_of.astype(np.int64))
 
 
-def batch_bounds(rows: Rows) -> list[tuple[int, int]]:
-    """Consecutive row ranges, doubling from FIRST_BATCH_ROWS up to a symbol budget."""
+def batch_bounds(rows: Rows, max_rows: int = 0) -> list[tuple[int, int]]:
+    """Consecutive row ranges, doubling from FIRST_BATCH_ROWS up to a symbol budget and,
+    when ``max_rows`` is set, to at most that many rows.
+
+    The rows of a batch step together: a row learns nothing from the other rows' symbols
+    at its own step, and a model that learns between batches learns nothing from them at
+    all until the batch ends. A model whose gain is between rows (the base model) caps
+    the batch so later rows see the earlier ones sooner; the decoder then pays more steps."""
     bounds = []
     lo, size, n = 0, FIRST_BATCH_ROWS, len(rows.lens)
     cum = np.concatenate(([0], np.cumsum(rows.lens)))
     while lo < n:
-        hi = min(n, lo + size)
+        hi = min(n, lo + (min(size, max_rows) if max_rows else size))
         over = int(np.searchsorted(cum, cum[lo] + MAX_BATCH_SYMBOLS, side="right")) - 1
         hi = max(lo + 1, min(hi, over))
         bounds.append((lo, hi))
@@ -134,12 +140,14 @@ def _step_loop(model: StepModel, starts: np.ndarray, active: np.ndarray, flat: n
 
 
 def run(model: StepModel, rows: Rows, flat: np.ndarray, encoder: StepEncoder | None,
-        decoder: StepDecoder | None, after_batch: Callable[[int], None] | None = None) -> np.ndarray:
-    """Code (encoder given) or decode (decoder given) every row of ``flat`` in place.
+        decoder: StepDecoder | None, after_batch: Callable[[int], None] | None = None,
+        max_rows: int = 0) -> np.ndarray:
+    """Code (encoder given) or decode (decoder given) every row of ``flat`` in place,
+    in the batches of :func:`batch_bounds` (``max_rows`` as there).
 
     ``after_batch(hi)`` is called once rows ``0..hi-1`` are coded (rows are a prefix of
     ``flat`` in order, so that is ``flat[:rows.starts[hi-1] + rows.lens[hi-1]]``)."""
-    for lo, hi in batch_bounds(rows):
+    for lo, hi in batch_bounds(rows, max_rows):
         ids = _batch_order(rows, lo, hi)
         starts, lens = rows.starts[ids], rows.lens[ids]
         model.begin_batch(starts, rows.pos0[ids], lens, rows.read[ids])
