@@ -305,19 +305,20 @@ def _base_payload(codes, lens, params, version=bases_ctx.VERSION, batch_rows=bas
         bases_ctx._encode_words(codes, lens, params, batch_rows=batch_rows)
 
 
-def _noisy_coverage(n_reads=600, length=150, error=0.03, genome_len=5000):
-    """Reads of one genome with substitution errors (the case the tolerant context is for)."""
+def _noisy_coverage(n_reads=600, length=150, error=0.03, genome_len=5000, biased=False):
+    """Reads of one genome with substitution errors (the case the tolerant context is for);
+    ``biased``: each base is always misread as the same other base, as a sequencer's bias."""
     genome = RNG.integers(0, 4, genome_len).astype(np.uint8)
     reads = []
     for s in RNG.integers(0, genome_len - length, n_reads):
         r = genome[s:s + length].copy()
         hit = RNG.random(length) < error
-        r[hit] = (r[hit] + RNG.integers(1, 4, int(hit.sum()))) % 4
+        r[hit] = (r[hit] + (1 if biased else RNG.integers(1, 4, int(hit.sum())))) % 4
         reads.append(r)
     return np.concatenate(reads), np.full(n_reads, length, dtype=np.int64)
 
 
-@pytest.mark.parametrize("calibration", [0, 1])
+@pytest.mark.parametrize("calibration", [0, 1, 2])
 @pytest.mark.parametrize("tolerance", [0, 10])
 @pytest.mark.parametrize("mix_shift", [0, bases_ctx.MIX_SHIFT])
 @pytest.mark.parametrize("k_mid, k_high", [(11, 20), (12, 24)])
@@ -341,18 +342,38 @@ def test_calibration_pays_on_noisy_coverage_and_older_payloads_still_decode():
     assert len(bases_ctx._encode_words(codes, lens, calibrated)) < len(bases_ctx._encode_words(codes, lens, plain))
     old = _base_payload(codes, lens, plain, version=2)
     assert np.array_equal(bases_ctx.decode_bases(old, lens, mate, codes == 4), codes)
-    with pytest.raises(FormatError):   # a calibration byte other than 0 or 1 is refused
-        bases_ctx.decode_bases(_base_payload(codes, lens, dataclasses.replace(plain, calibration=2)), lens, mate,
+    with pytest.raises(FormatError):   # a calibration byte other than 0, 1 or 2 is refused
+        bases_ctx.decode_bases(_base_payload(codes, lens, dataclasses.replace(plain, calibration=3)), lens, mate,
                                codes == 4)
 
 
+def test_substitution_table_names_the_base_a_biased_sequencer_reads_instead():
+    """Calibration 2: where every error turns a base into the same other base, the miss is
+    shared by the learned substitution table rather than by the counts alone, and the stream
+    is clearly smaller (more so than with unbiased errors, where it costs nothing). Version 3
+    payloads (format 10.0) cannot say calibration 2 and are refused if they do."""
+    stage = bases_ctx.BaseParams(11, 20, 18, (16, 16, 16), 0, 10, 1)
+    ratios = {}
+    for biased in (True, False):
+        codes, lens = _noisy_coverage(1000, error=0.02, biased=biased)
+        sizes = [len(bases_ctx._encode_words(codes, lens, dataclasses.replace(stage, calibration=c))) for c in (1, 2)]
+        ratios[biased] = sizes[1] / sizes[0]
+    assert ratios[True] < 0.975 and ratios[True] < ratios[False] < 1.005, ratios
+    table = dataclasses.replace(stage, calibration=2)
+    mate = np.zeros(len(lens), np.uint8)
+    assert np.array_equal(bases_ctx.decode_bases(_base_payload(codes, lens, table), lens, mate, codes == 4), codes)
+    with pytest.raises(FormatError):
+        bases_ctx.decode_bases(_base_payload(codes, lens, table, version=3), lens, mate, codes == 4)
+
+
+@pytest.mark.parametrize("calibration", [1, 2])
 @pytest.mark.parametrize("mix_shift", [0, bases_ctx.MIX_SHIFT])
-def test_calibration_tally_predicts_the_encodes_without_the_stage(mix_shift):
+def test_calibration_tally_predicts_the_encodes_without_the_stage(mix_shift, calibration):
     """The encode's tally of what the block costs without the calibration stage, with the
     mixing as it is and flipped, is the size of those encodes (ideal code length vs range
     coder: within 0.5 %), and the calibrated tally is the encode's own size."""
     codes, lens = _noisy_coverage(400, error=0.05)
-    params = bases_ctx.BaseParams(11, 20, 18, (16, 16, 16), mix_shift, 10, 1)
+    params = bases_ctx.BaseParams(11, 20, 18, (16, 16, 16), mix_shift, 10, calibration)
     costs = np.zeros(3)
     calibrated = len(bases_ctx._encode_words(codes, lens, params, costs=costs))
     flipped = bases_ctx.MIX_SHIFT - mix_shift
@@ -380,7 +401,7 @@ def test_encoder_codes_the_block_again_without_the_stage_when_it_drops_it(monkey
     here: on the data at hand it pays) the block is coded again without it, and decodes."""
     codes, lens = _noisy_coverage(600, error=0.05)
     mate = np.zeros(len(lens), np.uint8)
-    for gain, expect in ((bases_ctx.CAL_DROP_GAIN, 1), (-1.0, 0)):
+    for gain, expect in ((bases_ctx.CAL_DROP_GAIN, bases_ctx.calibration_for(5)), (-1.0, 0)):
         monkeypatch.setattr(bases_ctx, "CAL_DROP_GAIN", gain)
         payload = bases_ctx.encode_bases(codes, lens, mate, level=5)
         r = Reader(payload)
