@@ -305,16 +305,20 @@ def _base_payload(codes, lens, params, version=bases_ctx.VERSION, batch_rows=bas
         bases_ctx._encode_words(codes, lens, params, batch_rows=batch_rows)
 
 
+def _misread(read, error, biased=False):
+    """``read`` with substitution errors at rate ``error``; ``biased``: each base is always
+    misread as the same other base, as a sequencer's bias."""
+    hit = RNG.random(len(read)) < error
+    read[hit] = (read[hit] + (1 if biased else RNG.integers(1, 4, int(hit.sum())))) % 4
+    return read
+
+
 def _noisy_coverage(n_reads=600, length=150, error=0.03, genome_len=5000, biased=False):
     """Reads of one genome with substitution errors (the case the tolerant context is for);
-    ``biased``: each base is always misread as the same other base, as a sequencer's bias."""
+    ``biased`` as in :func:`_misread`."""
     genome = RNG.integers(0, 4, genome_len).astype(np.uint8)
-    reads = []
-    for s in RNG.integers(0, genome_len - length, n_reads):
-        r = genome[s:s + length].copy()
-        hit = RNG.random(length) < error
-        r[hit] = (r[hit] + (1 if biased else RNG.integers(1, 4, int(hit.sum())))) % 4
-        reads.append(r)
+    reads = [_misread(genome[s:s + length].copy(), error, biased)
+             for s in RNG.integers(0, genome_len - length, n_reads)]
     return np.concatenate(reads), np.full(n_reads, length, dtype=np.int64)
 
 
@@ -417,9 +421,7 @@ def _amplicon_reads(n_amplicons=200, per_amplicon=20, length=150, error=0.01):
         r = genome[a * length:(a + 1) * length].copy()
         if RNG.random() < 0.5:
             r = (3 - r)[::-1]
-        hit = RNG.random(length) < error
-        r[hit] = (r[hit] + RNG.integers(1, 4, int(hit.sum()))) % 4
-        reads.append(r)
+        reads.append(_misread(r, error))
     return np.concatenate(reads), np.full(len(reads), length, dtype=np.int64)
 
 
