@@ -151,11 +151,12 @@ def run_tool(argv: Sequence[str], stdin: Path | None = None, stdout: Path | None
     return "" if stdout is not None else proc.stdout.decode("utf-8", "replace")
 
 
-def tool_version(argv: Sequence[str]) -> str:
-    """First non-empty line a tool prints for its version flag (stdout or stderr)."""
+def tool_version(argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
+    """First non-empty line a tool prints for its version flag (stdout or stderr); ``env``
+    and ``cwd`` as the tool's timed runs get them."""
     try:
         proc = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=30, check=False)
+                              timeout=30, check=False, env=env, cwd=cwd)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"unknown ({exc})"
     for line in (proc.stdout + proc.stderr).decode("utf-8", "replace").splitlines():

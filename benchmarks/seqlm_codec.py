@@ -67,7 +67,7 @@ class SeqlmCodec(Codec):
         cmd = seqlm_command()
         if cmd is None:
             return "unavailable"
-        text = tool_version([*cmd, "--version"])
+        text = tool_version([*cmd, "--version"], env=child_env(), cwd=REPO_ROOT)   # as _run does
         if text.startswith("unknown") or "Usage" in text or "Error" in text:
             try:
                 return f"seqlm {importlib.metadata.version('seqlm')}"

@@ -198,3 +198,12 @@ def test_cram_wrapper_is_byte_exact_on_awkward_files(tmp_path: Path, case: str) 
     restored = codec.decompress(archives, tmp_path / "r", len(inputs))
     for src, dst in zip(inputs, restored):
         assert dst.read_bytes() == src.read_bytes()
+
+
+def test_seqlm_version_is_probed_as_the_timed_runs_run_it():
+    """The version probe gets the timed runs' environment (this checkout first on
+    PYTHONPATH): a console script that cannot import the checkout by itself once put a
+    traceback's first line into results.md's codec table."""
+    from benchmarks.seqlm_codec import SeqlmCodec
+
+    assert SeqlmCodec().version().startswith("seqlm ")
