@@ -29,14 +29,19 @@ environment, or the system refuses a new process, jobs run on threads instead.
 from __future__ import annotations
 
 import contextlib
+import mmap
+import multiprocessing
 import os
 import pickle
+import select
 import signal
 import sys
 import threading
 import warnings
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
+
+import numpy as np
 
 from .errors import WorkerError
 
@@ -219,3 +224,83 @@ def run_jobs(jobs: list[Callable[[], Any]], workers: int, nice: int = 0) -> list
     if nice:
         return run_beside(None, jobs, nice)[1:]
     return run_beside(jobs[0], jobs[1:])
+
+
+# write ends of the open feeds' liveness pipes: a forked child closes its copies at once, so
+# that only the feeding process holds them and its end (however it ends) shows as end-of-file
+_FEED_WRITERS: set[int] = set()
+
+
+def _close_feed_writers() -> None:
+    for fd in _FEED_WRITERS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _FEED_WRITERS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_feed_writers)
+
+FEED_POLL_S = 0.002   # how often a waiting child looks at the feed's progress
+
+
+class Feed:
+    """A uint8 array in shared memory that this process fills front to back while forked
+    children already read the part it has written.
+
+    Why: a decoder whose model reads another stream (the quality LSTM reads the bases) need
+    not wait for that whole stream. The base decoder writes :attr:`array` in order and
+    :meth:`publish` says how far it got; a child calls :meth:`wait` before it reads a prefix.
+    The bytes a child reads are the finished ones, whenever it reads them, so the output
+    cannot depend on timing. The progress counter lives in the same shared mapping and is
+    only touched under a semaphore, whose POSIX memory synchronisation also orders the
+    array's bytes before the counter on weakly ordered CPUs. A pipe that only this process
+    holds open tells a waiting child when the feeder died (end-of-file) instead of leaving
+    it polling for ever. :meth:`abandon` (the feeder failed) makes every wait raise. Only
+    for forked children (:func:`available`)."""
+
+    def __init__(self, size: int) -> None:
+        self._mem = mmap.mmap(-1, 8 + max(size, 1))   # anonymous: MAP_SHARED with forked children
+        self._done = np.frombuffer(self._mem, dtype=np.int64, count=1)
+        self.array = np.frombuffer(self._mem, dtype=np.uint8, count=size, offset=8)
+        self._lock = multiprocessing.get_context("fork").Lock()
+        self._read_fd, self._write_fd = os.pipe()
+        _FEED_WRITERS.add(self._write_fd)
+
+    def publish(self, n: int) -> None:
+        """The first ``n`` bytes of :attr:`array` are final."""
+        with self._lock:
+            self._done[0] = n
+
+    def _progress(self) -> int | None:
+        """The published count (None if the lock stays taken: a feeder killed holding it)."""
+        if not self._lock.acquire(timeout=1.0):
+            return None
+        try:
+            return int(self._done[0])
+        finally:
+            self._lock.release()
+
+    def wait(self, n: int) -> None:
+        """Block until the first ``n`` bytes are final (in a child)."""
+        while (done := self._progress()) is None or done < n:
+            if done is not None and done < 0:
+                raise WorkerError("the stream this decoder reads failed to decode")
+            if select.select([self._read_fd], [], [], FEED_POLL_S)[0]:
+                done = self._progress()
+                if done is None or done < n:
+                    raise WorkerError("the process decoding the stream this decoder reads has ended")
+
+    def abandon(self) -> None:
+        """The feeder failed: every wait raises from now on."""
+        self.publish(-1)
+        self.close()
+
+    def close(self) -> None:
+        """Done feeding (in the feeding process): close the pipe; the array stays readable."""
+        for fd in (self._write_fd, self._read_fd):
+            if fd >= 0:
+                _FEED_WRITERS.discard(fd)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._write_fd = self._read_fd = -1

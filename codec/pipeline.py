@@ -30,6 +30,7 @@ from .varint import Reader, encode_uvarint
 
 MODE_MODELLED, MODE_VERBATIM = 0, 1
 MAX_FILES = 2
+FED_NICE = 5   # priority of the quality decoder's processes below the base decoder's (_decode_fed)
 
 
 @dataclass
@@ -242,6 +243,8 @@ def _decode_modelled(r: Reader, n_rec: int, files: list[tuple[int, int]], thread
             qual, codes = forked.run_beside(
                 lambda: qualities.decode_qualities(qual_payload, lens, n_flags, mate),
                 [lambda: bases.decode_bases(base_payload, lens, mate, mask)])
+        elif threads > 1 and forked.available():
+            codes, qual = _decode_fed(base_payload, qual_payload, lens, mate, mask, threads)
         else:
             codes = bases.decode_bases(base_payload, lens, mate, mask)
             qual = qualities.decode_qualities(qual_payload, lens, codes, mate, threads)
@@ -257,6 +260,29 @@ def _decode_modelled(r: Reader, n_rec: int, files: list[tuple[int, int]], thread
         out.append(write_block(blk))
         offset = end
     return out
+
+
+def _decode_fed(base_payload: bytes, qual_payload: bytes, lens: np.ndarray, mate: np.ndarray, mask: np.ndarray,
+                threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """(base codes, quality bytes), the qualities decoding in a child as the bases arrive.
+
+    The quality LSTM reads the bases, yet a read's qualities need only that read's bases:
+    the bases decode here into a :class:`~codec.forked.Feed` and a child (its mates or parts
+    in children of its own) decodes each chunk of qualities once its reads' bases are final,
+    instead of waiting for the whole base stream with one core idle. The child runs at a
+    lower priority, so the base decoder, the one step loop that cannot be split, keeps a
+    core. Same bytes as decoding one stream after the other: the child reads only final bases."""
+    feed = forked.Feed(int(lens.sum()))
+    job = forked.start(lambda: qualities.decode_qualities(qual_payload, lens, feed.array, mate, threads,
+                                                          feed.wait), FED_NICE)
+    try:
+        codes = bases.decode_bases(base_payload, lens, mate, mask, feed.array, feed.publish)
+    except BaseException:
+        feed.abandon()
+        job.cancel()
+        raise
+    feed.close()
+    return codes, job.result()
 
 
 def decompress_block(body: bytes, block_no: int, base_offset: int = 0, threads: int = 1) -> tuple[list[bytes], int]:

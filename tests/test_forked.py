@@ -107,3 +107,40 @@ def test_run_jobs_places_jobs_by_workers_and_nice() -> None:
     assert first == here and second != here                                    # the rest in a child
     assert here not in forked.run_jobs([os.getpid, os.getpid], 2, nice=1)     # with nice: all in children
     assert forked.run_jobs([os.getpid], 2) == [here]                            # one job: nothing to overlap
+
+
+@needs_fork
+def test_feed_children_read_only_what_was_published() -> None:
+    """A child waits for each prefix it reads; what it reads is the final bytes, however
+    far the feeder had got when the child started."""
+    feed = forked.Feed(1000)
+
+    def reader() -> list[int]:
+        sums = []
+        for n in (100, 500, 1000):
+            feed.wait(n)
+            sums.append(int(feed.array[:n].astype(np.int64).sum()))
+        return sums
+
+    job = forked.start(reader)
+    for lo in range(0, 1000, 100):
+        feed.array[lo:lo + 100] = lo // 100 + 1
+        feed.publish(lo + 100)
+    feed.close()
+    full = np.repeat(np.arange(1, 11), 100)
+    assert job.result() == [int(full[:n].sum()) for n in (100, 500, 1000)]
+    assert _no_children_left()
+
+
+@needs_fork
+def test_feed_waits_fail_when_the_feeder_fails_or_ends_short() -> None:
+    """A waiting child never polls for ever: the feeder's failure (abandon) or its end
+    without publishing enough (here: the pipe closed, as at the feeder's death) raises."""
+    for finish in (forked.Feed.abandon, forked.Feed.close):
+        feed = forked.Feed(10)
+        job = forked.start(lambda: feed.wait(10))
+        feed.publish(5)
+        finish(feed)
+        with pytest.raises(WorkerError, match="failed to decode|has ended"):
+            job.result()
+    assert _no_children_left()

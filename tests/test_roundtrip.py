@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import io
 import itertools
+import os
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codec import CodecConfig, compress, decompress
+from codec import CodecConfig, compress, decompress, forked
+from codec.api import decompress_stream
 
 from .conftest import good_fastqs, shared_fastqs, shared_pairs
 
@@ -103,3 +106,62 @@ def test_shared_data_whole_files(path, tmp_path, cli):
     assert cli("compress", path, "-o", out, "-q")[0] == 0
     assert cli("decompress", out, "-o", tmp_path / "x.fq", "-q")[0] == 0
     assert (tmp_path / "x.fq").read_bytes() == gzip.open(path).read()
+
+
+def _paired_streams(n_records: int = 400) -> tuple:
+    """(base payload, quality payload, lengths, mate, exception mask, codes, quality bytes) of a
+    real pair's first reads: QUAL_MATES qualities whose LSTM halves read the bases."""
+    from codec.pipeline import BASE_CODE, _parse_all
+    from codec.streams import bases, qualities
+
+    pair = next(p for p in shared_pairs() if "crispr" in p[0].name)
+    chunks = [_head(p, n_records) for p in pair]
+    parsed = _parse_all(chunks, [1, 1], [str(p) for p in pair])
+    lens = np.concatenate([b.lengths for b in parsed])
+    mate = np.repeat(np.arange(2, dtype=np.uint8), n_records)
+    codes = BASE_CODE[np.frombuffer(b"".join(b.seq for b in parsed), dtype=np.uint8)]
+    qual = np.frombuffer(b"".join(b.qual for b in parsed), dtype=np.uint8)
+    base_payload, _ = bases.encode_bases(codes, lens, mate, 5, bases.error_rate(qual))
+    qual_payload, _ = qualities.encode_qualities(qual, lens, codes, mate, 5, 1)
+    assert not qualities.reads_only_n_flags(qual_payload)
+    return base_payload, qual_payload, lens, mate, codes == 4, codes, qual
+
+
+@pytest.mark.skipif(not forked.available(), reason="no fork on this platform")
+def test_qualities_decoded_as_the_bases_arrive_are_the_same(monkeypatch):
+    """With two stream threads the qualities decode in a child while the bases decode here
+    (pipeline._decode_fed): same bytes as one after the other; a stream that fails on
+    either side is an error here and leaves no process behind."""
+    from codec import pipeline
+    from codec.errors import FormatError
+
+    base_payload, qual_payload, lens, mate, mask, codes, qual = _paired_streams()
+    got_codes, got_qual = pipeline._decode_fed(base_payload, qual_payload, lens, mate, mask, 2)
+    assert np.array_equal(got_codes, codes) and np.array_equal(got_qual, qual)
+    for bad_bases, bad_quals in ((b"\x05\xff" + base_payload[2:], qual_payload),
+                                 (base_payload, qual_payload[:-40] + bytes(40))):
+        with pytest.raises((FormatError, forked.WorkerError)):
+            pipeline._decode_fed(bad_bases, bad_quals, lens, mate, mask, 2)
+        with pytest.raises(ChildProcessError):
+            os.waitpid(-1, os.WNOHANG)
+    real_fed, calls = pipeline._decode_fed, []
+    monkeypatch.setattr(pipeline, "_decode_fed", lambda *a: calls.append(a[-1]) or real_fed(*a))
+    r1, r2 = (_head(p, 300) for p in next(p for p in shared_pairs() if "crispr" in p[0].name))
+    outs = [io.BytesIO(), io.BytesIO()]
+    decompress_stream(io.BytesIO(compress(r1, mate=r2)), outs, threads=2)
+    assert calls == [2] and [o.getvalue() for o in outs] == [r1, r2]
+
+
+def test_qualities_ask_for_the_bases_chunk_by_chunk():
+    """The quality decoder asks ``ready`` for each chunk's reads only, in growing prefixes
+    of each mate's bases (read 2s' shifted past read 1s'), before it reads them."""
+    from codec.streams import qualities
+
+    _, qual_payload, lens, mate, _, codes, qual = _paired_streams()
+    asked = []
+    got = qualities.decode_qualities(qual_payload, lens, codes, mate, 1, ready=asked.append)
+    half = int(lens[mate == 0].sum())
+    firsts, seconds = [n for n in asked if n <= half], [n for n in asked if n > half]
+    assert np.array_equal(got, qual) and len(firsts) > 3 and len(seconds) > 3
+    assert firsts == sorted(firsts) and seconds == sorted(seconds)
+    assert firsts[0] < half // 10 and seconds[0] < half + half // 10 and max(asked) == len(codes)

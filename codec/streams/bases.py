@@ -11,6 +11,7 @@ ones. Positions in the exception mask are not coded here.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -182,13 +183,15 @@ def _nearest_sample(checkpoints: list[tuple[int, float]]) -> tuple[int, float]:
     return min(checkpoints, key=lambda c: abs(math.log(max(c[0], 1) / LZMA_SAMPLE)))
 
 
-def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptions: np.ndarray) -> np.ndarray:
-    """Codes 0..3, with 4 at exception positions."""
+def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptions: np.ndarray,
+                 out: np.ndarray | None = None, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Codes 0..3, with 4 at exception positions; in ``out`` when given, with ``progress(n)``
+    called whenever the first ``n`` codes are final (see :class:`codec.forked.Feed`)."""
     r = Reader(payload)
     codec_id = r.u8()
     total = int(lengths.sum())
     if codec_id == CodecId.BASE_CTX:
-        return bases_ctx.decode_bases(r.take(r.remaining()), lengths, mate, exceptions)
+        return bases_ctx.decode_bases(r.take(r.remaining()), lengths, mate, exceptions, out, progress)
     if codec_id not in (CodecId.LZMA, CodecId.LZMA_TURNED):
         raise FormatError(f"unknown base codec id {codec_id}")
     flips = _read_flips(r, len(lengths)) if codec_id == CodecId.LZMA_TURNED else None
@@ -198,6 +201,11 @@ def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptio
     if flips is not None:
         orientation.turn_in_place(codes, lengths, flips)
     codes[exceptions] = 4
+    if out is not None:
+        out[:] = codes
+        codes = out
+    if progress is not None:
+        progress(total)
     return codes
 
 

@@ -748,8 +748,11 @@ def _without_calibration(params: BaseParams, costs: np.ndarray) -> BaseParams | 
     return best if cost < (1.0 - CAL_DROP_GAIN) * costs[1] else None
 
 
-def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptions: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`encode_bases`; ``exceptions`` is a bool mask of non-ACGT positions."""
+def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptions: np.ndarray,
+                 out: np.ndarray | None = None, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Inverse of :func:`encode_bases`; ``exceptions`` is a bool mask of non-ACGT positions.
+    The codes go to ``out`` when given (uint8, one per position); ``progress(n)`` is called
+    each time the first ``n`` of them are final (rows are decoded front to back)."""
     r = Reader(payload)
     version = r.u8()
     if version not in VERSIONS:
@@ -759,7 +762,14 @@ def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptio
     batch_rows = r.uvarint(limit=1 << 30) if version >= 4 else 0
     if segment == 0 or (version >= 4 and batch_rows == 0):
         raise FormatError("bad base-context segment length or batch size")
-    out = np.where(exceptions, np.uint8(4), np.uint8(0)).astype(np.uint8)
-    run(BaseCtxModel(params, out), make_rows(lengths, segment), out, None, StepDecoder(r.take(r.remaining())),
+    if out is None:
+        out = np.empty(len(exceptions), dtype=np.uint8)
+    out[:] = np.where(exceptions, np.uint8(4), np.uint8(0))
+    rows = make_rows(lengths, segment)
+    after_batch = None
+    if progress is not None:
+        def after_batch(hi: int) -> None:
+            progress(int(rows.starts[hi - 1] + rows.lens[hi - 1]))
+    run(BaseCtxModel(params, out), rows, out, None, StepDecoder(r.take(r.remaining())), after_batch,
         max_rows=batch_rows)
     return out

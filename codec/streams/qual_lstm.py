@@ -85,16 +85,22 @@ def _rows(lengths: np.ndarray, mate: np.ndarray, seg_len: int) -> dict[str, np.n
 
 
 def _check_inputs(lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(lengths, bases as int64 codes 0..4, mate) after :func:`_check_shapes`."""
+    lengths, mate = _check_shapes(lengths, len(bases), mate)
+    return lengths, np.minimum(np.asarray(bases, dtype=np.uint8), 4).astype(np.int64), mate
+
+
+def _check_shapes(lengths: np.ndarray, n_bases: int, mate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths as int64, mate as 0/1): one mate per read, the lengths summing to ``n_bases``."""
     lengths = np.asarray(lengths, dtype=np.int64)
     if (lengths < 0).any():
         raise ValueError("negative read length")
-    bases = np.minimum(np.asarray(bases, dtype=np.uint8), 4).astype(np.int64)
     mate = np.minimum(np.asarray(mate, dtype=np.int64), 1)
     if len(mate) != len(lengths):
         raise ValueError("mate must have one entry per read")
-    if int(lengths.sum()) != len(bases):
+    if int(lengths.sum()) != n_bases:
         raise ValueError("bases and lengths disagree")
-    return lengths, bases, mate
+    return lengths, mate
 
 
 def fit_model(quals: np.ndarray, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, level: int,

@@ -88,7 +88,7 @@ from ..varint import Reader, blob, encode_uvarint
 from . import qual_ctx
 from .qual_mixers import (MAX_POS, N_BUCKETS, N_MIX_POS, N_MIX_Q, W_ONE, BucketMixer,  # noqa: F401
                           PositionMixer, mix_tables, mix_update)
-from .qual_lstm import (_check_inputs, _rows, _seg_len, _single_thread, check_encode_inputs, checked_symbols,
+from .qual_lstm import (_check_inputs, _check_shapes, _rows, _seg_len, _single_thread, check_encode_inputs, checked_symbols,
                         fit_model, read_crc_and_words, read_fitted_model, read_payload_head)
 
 VERSION = 1
@@ -159,14 +159,15 @@ def _n_mix(k: int) -> int:
 def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, chunk: int,
          ctx_shift: int, betas: tuple[int, int, int], lr_shift: int, w0: int, quals: np.ndarray,
          coder: StepEncoder | StepDecoder, qin: np.ndarray | None = None, use_mate: bool = True,
-         longest: int = 0, first: int = FIRST_CHUNK) -> float:
+         longest: int = 0, first: int = FIRST_CHUNK, need: Callable[[int], None] | None = None) -> float:
     """Shared encode/decode loop: chunk by chunk, step by step, one coder call per step.
 
     ``qin`` maps symbols (and the start token K) to the LSTM's previous-quality inputs
     (identity for fitted models, Phred values for the defaults); ``use_mate`` feeds the
     mate to the LSTM (shipped defaults see 0 unless ``defaults.sees_mate``); ``longest`` > 0 (the block's longest read)
     selects the PositionMixer of payload versions 3-4 and 7-8, 0 the BucketMixer; ``first``
-    is the first chunk's row count (:func:`_chunks`). Returns
+    is the first chunk's row count (:func:`_chunks`); ``need(n)``, when given, is called
+    before a chunk reads the first ``n`` entries of ``bases`` (:class:`_ArrivingBases`). Returns
     (encoder only) an estimate of the bits the context model alone would need."""
     if qin is None:
         qin = np.arange(k + 1, dtype=np.int64)
@@ -188,6 +189,8 @@ def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: in
         counts = np.searchsorted(-rlen, -np.arange(steps), side="left")  # rows with len > t
         flat, pos0 = rows["flat"][sl], rows["pos0"][sl]
         rstart, rlen_read, mate = rows["read_start"][sl], rows["read_len"][sl], rows["mate"][sl]
+        if need is not None and m:
+            need(int(np.max(rstart + rlen_read)))
         ctx.begin_batch(flat, pos0, rlen, np.arange(c0, c0 + m, dtype=np.int64))
         h, c = ip.initial_state(m)
         q1 = np.full(m, k, dtype=np.int64)
@@ -429,10 +432,34 @@ def default_kind(payload: bytes, n_symbols: int) -> str | None:
     return defaults.KINDS[kid] if kid < len(defaults.KINDS) else f"kind{kid}"
 
 
+class _ArrivingBases:
+    """The block's bases as int64 codes 0..4, copied in from ``src`` (uint8) as far as each
+    chunk needs once ``ready(n)`` says the first ``n`` are decoded: the qualities then decode
+    while the bases still do (:class:`codec.forked.Feed`)."""
+
+    def __init__(self, src: np.ndarray, ready: Callable[[int], None]) -> None:
+        self.src, self.ready, self.done = src, ready, 0
+        self.codes = np.zeros(len(src), dtype=np.int64)
+
+    def need(self, n: int) -> None:
+        if n > self.done:
+            self.ready(n)
+            self.codes[self.done:n] = np.minimum(self.src[self.done:n], 4)
+            self.done = n
+
+
 def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                     n_symbols: int, workers: int = 1) -> np.ndarray:
-    """Inverse of :func:`encode_qualities`; returns a flat uint8 array (``workers`` as there)."""
-    lengths, bases, mate = _check_inputs(lengths, bases, mate)
+                     n_symbols: int, workers: int = 1, ready: Callable[[int], None] | None = None) -> np.ndarray:
+    """Inverse of :func:`encode_qualities`; returns a flat uint8 array (``workers`` as there).
+    ``ready(n)``, when given, blocks until the first ``n`` of ``bases`` are final: the
+    bases may still be decoding in another process."""
+    need = None
+    if ready is None:
+        lengths, bases, mate = _check_inputs(lengths, bases, mate)
+    else:
+        lengths, mate = _check_shapes(lengths, len(bases), mate)
+        arriving = _ArrivingBases(bases, ready)
+        bases, need = arriving.codes, arriving.need
     k = int(n_symbols)
     rd = Reader(payload)
     total = len(bases)
@@ -467,8 +494,8 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     quals = np.zeros(total, dtype=np.int64)
     with _single_thread():
         _decode_parts(lambda part, dec: _run(ip, part, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals,
-                                             dec, qin, use_mate, longest, first), rows, _read_parts(words, version),
-                      quals, workers)
+                                             dec, qin, use_mate, longest, first, need),
+                      rows, _read_parts(words, version), quals, workers)
     if total and (quals.max() >= k or quals.min() < 0):
         raise FormatError("qual_mix decoded symbol outside the alphabet")
     return checked_symbols(quals, crc, "qual_mix")

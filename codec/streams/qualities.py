@@ -53,6 +53,7 @@ from .ids import CodecId
 from .stepcoding import leading_reads
 
 Decoder = Callable[..., np.ndarray]
+Ready = Callable[[int], None]   # ready(n): returns once the first n codes of the bases are final
 MIX_MIN_LEVEL = 7
 USE_DEFAULTS = True   # levels 2..MIX_MIN_LEVEL-1 mix with the shipped default LSTM
 GATE_MAX_LEVEL = 5    # long-read blocks up to this level must show the LSTM pays on a sample
@@ -178,8 +179,12 @@ def shipped_model(payload: bytes) -> str | None:
 
 
 def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                     workers: int = 1) -> np.ndarray:
-    """Raw quality bytes of the block (``workers`` as in :func:`encode_qualities`)."""
+                     workers: int = 1, ready: Ready | None = None) -> np.ndarray:
+    """Raw quality bytes of the block (``workers`` as in :func:`encode_qualities`).
+
+    ``ready(n)``, when given, blocks until the first ``n`` codes of ``bases`` are final
+    (they may still be decoding in another process, :class:`codec.forked.Feed`): QUAL_MIX
+    asks chunk by chunk, the other codecs for all of them first."""
     alphabet, codec_id, r = _read_head(payload)
     if len(alphabet) == 0 and int(lengths.sum()) > 0:
         raise FormatError("empty quality alphabet")
@@ -189,23 +194,41 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
             raise FormatError("constant quality stream with several values")
         return np.full(total, alphabet[0] if len(alphabet) else 33, dtype=np.uint8)
     if codec_id == CodecId.QUAL_MATES:
-        symbols = _decode_mates(_mate_parts(r), lengths, bases, mate, len(alphabet), workers)
+        symbols = _decode_mates(_mate_parts(r), lengths, bases, mate, len(alphabet), workers, ready)
     else:
-        symbols = _decode_symbols(codec_id, r.take(r.remaining()), lengths, bases, mate, len(alphabet), workers)
+        symbols = _decode_symbols(codec_id, r.take(r.remaining()), lengths, bases, mate, len(alphabet), workers,
+                                  ready)
     return alphabet[symbols]
 
 
 def _decode_symbols(codec_id: int, payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                    k: int, workers: int) -> np.ndarray:
+                    k: int, workers: int, ready: Ready | None = None) -> np.ndarray:
     decoders = _decoders()
     if codec_id not in decoders:
         raise FormatError(f"unknown quality codec id {codec_id}")
-    extra = {"workers": workers} if codec_id == CodecId.QUAL_MIX else {}
-    return decoders[CodecId(codec_id)](payload, lengths, bases, mate, k, **extra)
+    if codec_id == CodecId.QUAL_MIX:
+        return qual_mix.decode_qualities(payload, lengths, bases, mate, k, workers, ready)
+    if ready is not None:
+        ready(len(bases))
+    return decoders[CodecId(codec_id)](payload, lengths, bases, mate, k)
+
+
+def _mate_bases(bases: np.ndarray, syms: np.ndarray, ready: Ready | None) -> tuple[np.ndarray, Ready | None]:
+    """One mate's bases and its ``ready``: a view and ``ready`` shifted by the mate's offset
+    where its symbols are one run (a block's read 1s come first), else a copy made once
+    every base is final."""
+    if ready is None:
+        return bases[syms], None
+    where = np.flatnonzero(syms)
+    lo, hi = (int(where[0]), int(where[-1]) + 1) if len(where) else (0, 0)
+    if hi - lo != len(where):
+        ready(len(bases))
+        return bases[syms], None
+    return bases[lo:hi], lambda n: ready(lo + n)
 
 
 def _decode_mates(parts: list[tuple[int, bytes]], lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                  k: int, workers: int) -> np.ndarray:
+                  k: int, workers: int, ready: Ready | None = None) -> np.ndarray:
     """Inverse of :func:`_encode_mates`: each half over its mate's reads, put back in place."""
     if not _is_pair(mate):
         raise FormatError("qual_mates stream in a block without both mates")
@@ -216,8 +239,9 @@ def _decode_mates(parts: list[tuple[int, bytes]], lengths: np.ndarray, bases: np
         codec_id, payload = parts[m]
         if codec_id == CodecId.QUAL_MATES:
             raise FormatError("nested qual_mates stream")
-        return np.asarray(_decode_symbols(codec_id, payload, lengths[reads], bases[syms], mate[reads], k, 1),
-                          dtype=np.uint8)
+        mate_bases, mate_ready = _mate_bases(bases, syms, ready)
+        return np.asarray(_decode_symbols(codec_id, payload, lengths[reads], mate_bases, mate[reads], k, 1,
+                                          mate_ready), dtype=np.uint8)
 
     out = np.empty(int(np.sum(lengths)), dtype=np.uint8)
     for (_, syms), symbols in zip(masks, forked.run_jobs([lambda: job(0), lambda: job(1)], workers)):
