@@ -400,6 +400,30 @@ def test_long_read_gate_runs_for_the_current_long_model(monkeypatch) -> None:
     assert np.array_equal(qualities.decode_qualities(payload, lengths, bases, mate), raw)
 
 
+def test_short_read_gate_keeps_the_context_model_where_the_lstm_does_not_pay(monkeypatch) -> None:
+    """The level-5 gate is not only for long reads: binned short-read qualities that the
+    LSTM cannot improve (noise over 4 levels) keep the context model, whose stream decodes
+    from the N flags alone; level 6 asks no gate, and real 40-level qualities pass it."""
+    rng = np.random.default_rng(8)
+    lengths = np.full(800, 150, dtype=np.int64)
+    raw = np.frombuffer(b"#,:F", np.uint8)[rng.integers(0, 4, int(lengths.sum()))]
+    bases = rng.integers(0, 4, int(lengths.sum())).astype(np.uint8)
+    mate = np.zeros(len(lengths), np.uint8)
+    kinds = []
+    real = qualities._lstm_pays
+    monkeypatch.setattr(qualities, "_lstm_pays", lambda *a: kinds.append(a[6][0]) or real(*a))
+    p5, c5 = qualities.encode_qualities(raw, lengths, bases, mate, 5)
+    assert kinds == ["binned"] and c5 == CodecId.QUAL_CTX and qualities.reads_only_n_flags(p5)
+    assert np.array_equal(qualities.decode_qualities(p5, lengths, bases, mate), raw)
+    kinds.clear()
+    qualities.encode_qualities(raw, lengths, bases, mate, 6)
+    assert kinds == []   # above the gate's levels the mixed coder always runs
+    real_raw, real_lengths, real_bases = _real_block(2000)
+    kinds.clear()
+    assert qualities.encode_qualities(real_raw, real_lengths, real_bases, np.zeros(len(real_lengths), np.uint8),
+                                      5)[1] == CodecId.QUAL_MIX and kinds == ["illumina40_v2"]
+
+
 def test_pairs_code_their_mates_apart() -> None:
     """At levels 2-6 a block with both mates writes QUAL_MATES: read 1s with illumina40_v2, read 2s
     with illumina40_v3, each half exactly what coding that mate's reads alone gives; the bytes do

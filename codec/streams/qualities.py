@@ -14,11 +14,16 @@ Which codec codes a block (the decoder reads the id, so this is encoder policy):
   pay (fitting ~0.25 M symbol-steps/s of CPU, 15-25 kB of stored weights).
 * from ``MIX_MIN_LEVEL``: QUAL_MIX with an LSTM fitted per block.
 
-The LSTM step costs 3-4x the context model's. Long-read blocks at levels up to
-``GATE_MAX_LEVEL`` (the default included) first code their first reads (about
-``GATE_SAMPLE`` symbols) both ways and keep the LSTM only where it saves at least
-``GATE_MIN_GAIN`` there: with the ``long_v2`` model, HiFi qualities gain 20-40 % on such a
-sample, noisy nanopore ones 4-11 % (a sample overstates the whole block's gain about twofold).
+The mixed coder costs up to ten times the context model's CPU. At levels up to
+``GATE_MAX_LEVEL`` (the default included) a block (each mate's half, for a pair) first
+codes its first reads (about ``GATE_SAMPLE`` symbols) both ways and keeps the LSTM only
+where it saves at least ``GATE_MIN_GAIN`` there. Measured on such samples: 13-29 % on the
+Illumina files with 40 levels, 20-40 % on HiFi, 4-11 % on noisy nanopore (a long-read
+sample overstates the whole block's gain about twofold), and on binned Illumina 16.5 % for
+yeast RNA-seq (6 levels) but 0.6-5.8 % for the 4- and 7-level NovaSeq and MiSeq files. On
+those the whole stream gained 0.7-3.9 % for about ten times the CPU (3 s against 0.4 s on
+the SARS-CoV-2 MiSeq pair), and a context-model stream decodes beside the bases instead of
+after them (it reads only their N flags).
 
 Whenever QUAL_MIX is tried, the mixed encoder also estimates what the context
 model alone would cost; only when that estimate is within 1 % of the mixed
@@ -46,7 +51,6 @@ import numpy as np
 
 from .. import forked
 from ..errors import FormatError
-from ..model import defaults
 from ..varint import Reader, blob
 from . import qual_ctx, qual_lstm, qual_mix
 from .ids import CodecId
@@ -56,7 +60,7 @@ Decoder = Callable[..., np.ndarray]
 Ready = Callable[[int], None]   # ready(n): returns once the first n codes of the bases are final
 MIX_MIN_LEVEL = 7
 USE_DEFAULTS = True   # levels 2..MIX_MIN_LEVEL-1 mix with the shipped default LSTM
-GATE_MAX_LEVEL = 5    # long-read blocks up to this level must show the LSTM pays on a sample
+GATE_MAX_LEVEL = 5    # blocks up to this level must show the LSTM pays on a sample
 GATE_SAMPLE = 1 << 16
 GATE_MIN_GAIN = 0.05
 MATES_LEVELS = range(2, MIX_MIN_LEVEL)   # levels at which a pair's mates are coded apart
@@ -81,8 +85,8 @@ def _encode_symbols(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray,
     if level < MIX_MIN_LEVEL and (level <= 1 or not USE_DEFAULTS):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
     default = qual_mix.default_mapping(alphabet, lengths, mate) if level < MIX_MIN_LEVEL else None
-    if default is not None and defaults.family_of(default[0]) == "long" and level <= GATE_MAX_LEVEL \
-            and not _lstm_pays(symbols, lengths, bases, mate, k, level, default):
+    if default is not None and level <= GATE_MAX_LEVEL and not _lstm_pays(symbols, lengths, bases, mate, k, level,
+                                                                           default):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
     mixed, ctx_estimate = qual_mix.encode_with_estimate(symbols, lengths, bases, mate, k, level,
                                                         default=default, workers=workers)
