@@ -18,6 +18,8 @@ locks involved are numba's compiler lock and the interpreter's own locks:
 
 * numba's compiler lock is held around the fork, so no thread is half-way through
   loading a kernel when the child is made;
+* constriction's bindings finish their one-time set-up before any fork
+  (:func:`codec.entropy.coder.warm_up`), so no thread is half-way through it either;
 * the interpreter takes its import lock around ``os.fork`` itself;
 * glibc takes the malloc locks around ``fork``;
 * OpenBLAS registers fork handlers for its own thread pool.
@@ -43,6 +45,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from .entropy import coder
 from .errors import WorkerError
 
 T = TypeVar("T")
@@ -115,6 +118,7 @@ class Job(Generic[T]):
             read_fd, write_fd = os.pipe()
         except OSError:
             return False
+        coder.warm_up()
         try:
             with _compiler_lock(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # Python >= 3.12 warns of threads

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from codec import forked
+from codec.entropy import coder
 from codec.errors import FormatError, WorkerError
 
 needs_fork = pytest.mark.skipif(not forked.available(), reason="no fork on this platform")
@@ -144,3 +148,20 @@ def test_feed_waits_fail_when_the_feeder_fails_or_ends_short() -> None:
         with pytest.raises(WorkerError, match="failed to decode|has ended"):
             job.result()
     assert _no_children_left()
+
+
+@needs_fork
+def test_constriction_is_set_up_before_any_fork(monkeypatch) -> None:
+    """constriction's bindings set themselves up on their first call with the GIL released
+    part of the way; a child forked by another thread meanwhile hangs in its first coder
+    call (it hung a benchmark run). So the set-up runs at import, in a fresh interpreter,
+    and again (a no-op then) before every fork."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    probe = "import codec.entropy.coder as c; print(c._warm)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=root, env=env,
+                          timeout=120)
+    assert done.stdout.strip() == "True", done.stderr[-2000:]
+    calls = []
+    monkeypatch.setattr(coder, "warm_up", lambda: calls.append(1))
+    assert forked.start(lambda: 7).result() == 7 and calls == [1]

@@ -11,6 +11,8 @@ Compressed words are written little-endian (``'<u4'``) whatever the host.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import constriction
 
@@ -18,6 +20,31 @@ from ..errors import FormatError
 
 _queue = constriction.stream.queue
 _CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
+_WARM_LOCK = threading.Lock()
+_warm = False
+
+
+def warm_up() -> None:
+    """Use constriction once in this process (idempotent; at import, and before every fork).
+
+    Its Python bindings set themselves up on their first call and release the GIL half-way
+    through; a child forked by another thread at that moment inherits the set-up half done
+    and waits for ever in its first coder call. That hung a benchmark run: a pair's quality
+    children were forked while the base thread made the process's first coder calls.
+    Reproduced with bare constriction: 30 forks during a first call on a thread, 30 times,
+    left 179 of the 900 children hanging; after one call in the main thread, none."""
+    global _warm
+    with _WARM_LOCK:
+        if _warm:
+            return
+        enc = _queue.RangeEncoder()
+        enc.encode(np.zeros(1, dtype=np.int32), _CATEGORICAL, np.ones((1, 2)))
+        enc.num_bits()
+        _queue.RangeDecoder(enc.get_compressed()).decode(_CATEGORICAL, np.ones((1, 2)))
+        _warm = True
+
+
+warm_up()
 
 
 def _as_table(freqs: np.ndarray) -> np.ndarray:
