@@ -384,6 +384,14 @@ def test_level5_wrapper_uses_defaults_and_roundtrips() -> None:
     assert decompress(one) == data
 
 
+def _gate_kinds(monkeypatch) -> list[str]:
+    """The shipped model each level-5 gate is asked about, in order, as encodes run."""
+    kinds: list[str] = []
+    real = qualities._lstm_pays
+    monkeypatch.setattr(qualities, "_lstm_pays", lambda *a: kinds.append(a[6][0]) or real(*a))
+    return kinds
+
+
 def test_long_read_gate_runs_for_the_current_long_model(monkeypatch) -> None:
     """The level-5 gate applies to every long-read model file, not only the first one's name:
     on noise the LSTM cannot pay, so the block keeps the context model."""
@@ -392,9 +400,7 @@ def test_long_read_gate_runs_for_the_current_long_model(monkeypatch) -> None:
     raw = (33 + rng.integers(0, 60, int(lengths.sum()))).astype(np.uint8)
     bases = rng.integers(0, 4, int(lengths.sum())).astype(np.uint8)
     mate = np.zeros(len(lengths), np.uint8)
-    kinds = []
-    real = qualities._lstm_pays
-    monkeypatch.setattr(qualities, "_lstm_pays", lambda *a: kinds.append(a[6][0]) or real(*a))
+    kinds = _gate_kinds(monkeypatch)
     payload, codec = qualities.encode_qualities(raw, lengths, bases, mate, 5)
     assert kinds == [defaults.CURRENT["long"]] and codec == CodecId.QUAL_CTX
     assert np.array_equal(qualities.decode_qualities(payload, lengths, bases, mate), raw)
@@ -409,9 +415,7 @@ def test_short_read_gate_keeps_the_context_model_where_the_lstm_does_not_pay(mon
     raw = np.frombuffer(b"#,:F", np.uint8)[rng.integers(0, 4, int(lengths.sum()))]
     bases = rng.integers(0, 4, int(lengths.sum())).astype(np.uint8)
     mate = np.zeros(len(lengths), np.uint8)
-    kinds = []
-    real = qualities._lstm_pays
-    monkeypatch.setattr(qualities, "_lstm_pays", lambda *a: kinds.append(a[6][0]) or real(*a))
+    kinds = _gate_kinds(monkeypatch)
     p5, c5 = qualities.encode_qualities(raw, lengths, bases, mate, 5)
     assert kinds == ["binned"] and c5 == CodecId.QUAL_CTX and qualities.reads_only_n_flags(p5)
     assert np.array_equal(qualities.decode_qualities(p5, lengths, bases, mate), raw)

@@ -699,8 +699,8 @@ def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams, se
     rows = make_rows(lengths, segment)
     after_batch = None
     if checkpoints is not None:
-        def after_batch(hi: int) -> None:
-            mark = (int(rows.starts[hi - 1] + rows.lens[hi - 1]), enc.num_bytes())
+        def after_batch(n: int) -> None:
+            mark = (n, enc.num_bytes())
             checkpoints.append(mark)
             if watch is not None:
                 watch(*mark)
@@ -765,11 +765,6 @@ def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptio
     if out is None:
         out = np.empty(len(exceptions), dtype=np.uint8)
     out[:] = np.where(exceptions, np.uint8(4), np.uint8(0))
-    rows = make_rows(lengths, segment)
-    after_batch = None
-    if progress is not None:
-        def after_batch(hi: int) -> None:
-            progress(int(rows.starts[hi - 1] + rows.lens[hi - 1]))
-    run(BaseCtxModel(params, out), rows, out, None, StepDecoder(r.take(r.remaining())), after_batch,
-        max_rows=batch_rows)
+    run(BaseCtxModel(params, out), make_rows(lengths, segment), out, None, StepDecoder(r.take(r.remaining())),
+        progress, max_rows=batch_rows)
     return out

@@ -145,8 +145,8 @@ def run(model: StepModel, rows: Rows, flat: np.ndarray, encoder: StepEncoder | N
     """Code (encoder given) or decode (decoder given) every row of ``flat`` in place,
     in the batches of :func:`batch_bounds` (``max_rows`` as there).
 
-    ``after_batch(hi)`` is called once rows ``0..hi-1`` are coded (rows are a prefix of
-    ``flat`` in order, so that is ``flat[:rows.starts[hi-1] + rows.lens[hi-1]]``)."""
+    ``after_batch(n)`` is called after each batch with ``n`` = how many leading symbols of
+    ``flat`` are coded (rows are a prefix of ``flat`` in order: those of rows ``0..hi-1``)."""
     for lo, hi in batch_bounds(rows, max_rows):
         ids = _batch_order(rows, lo, hi)
         starts, lens = rows.starts[ids], rows.lens[ids]
@@ -158,5 +158,5 @@ def run(model: StepModel, rows: Rows, flat: np.ndarray, encoder: StepEncoder | N
             _step_loop(model, starts, active, flat, encoder, decoder)
         model.end_batch()
         if after_batch is not None:
-            after_batch(hi)
+            after_batch(int(rows.starts[hi - 1] + rows.lens[hi - 1]))
     return flat
