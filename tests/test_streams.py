@@ -50,6 +50,27 @@ def test_rows_cut_long_reads_and_batches_cover_everything():
     assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
 
 
+def test_model_samples_stop_near_their_size_even_inside_one_ultra_long_read(monkeypatch):
+    """The first reads up to the sample size; a first read longer than that is cut, so the
+    base trials and the quality gate cost a sample, not the block (one 3 Mb read once ran
+    six trial encodes of the whole read: 11 s)."""
+    assert stepcoding.leading_reads(np.array([10, 20, 30, 40]), 35)[1].tolist() == [10, 20]
+    assert stepcoding.leading_reads(np.array([100, 20]), 35)[1].tolist() == [35]
+    assert stepcoding.leading_reads(np.array([0, 20, 30]), 35)[1].tolist() == [0, 20]
+    assert stepcoding.leading_reads(np.array([], dtype=np.int64), 35)[1].tolist() == []
+    lens = np.array([5 * bases_ctx.SAMPLE_BASES, 100])
+    codes = RNG.integers(0, 4, int(lens.sum())).astype(np.uint8)
+    sample, sample_lens = bases_ctx._sample(codes, lens)
+    assert len(sample) == sample_lens.sum() == bases_ctx.SAMPLE_BASES
+    seen = []
+    real = qualities.qual_mix.encode_with_estimate
+    monkeypatch.setattr(qualities.qual_mix, "encode_with_estimate",
+                        lambda s, *a, **k: seen.append(len(s)) or real(s, *a, **k))
+    quals = (RNG.integers(0, 40, len(codes)) + 33).astype(np.uint8)
+    qualities.encode_qualities(quals, lens, codes, np.zeros(2, np.uint8), 5)
+    assert seen and seen[0] == qualities.GATE_SAMPLE
+
+
 def _random_reads(n, length, alphabet=4):
     lens = RNG.integers(0, length, n).astype(np.int64)
     return RNG.integers(0, alphabet, int(lens.sum())).astype(np.uint8), lens

@@ -189,8 +189,8 @@ class _TrialTables:
 
 
 def _sample(codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n_reads, total = leading_reads(lengths, SAMPLE_BASES)
-    return codes[:total], lengths[:n_reads]
+    _, lens = leading_reads(lengths, SAMPLE_BASES)
+    return codes[:int(lens.sum())], lens
 
 
 def choose_params(codes: np.ndarray, lengths: np.ndarray, level: int) -> BaseParams:

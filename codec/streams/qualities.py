@@ -74,8 +74,9 @@ def _decoders() -> dict[CodecId, Decoder]:
 def _lstm_pays(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray, k: int,
                level: int, default: tuple[str, np.ndarray]) -> bool:
     """Whether the default LSTM saves at least GATE_MIN_GAIN on the block's first reads."""
-    n_reads, total = leading_reads(lengths, GATE_SAMPLE)
-    mixed, ctx_estimate = qual_mix.encode_with_estimate(symbols[:total], lengths[:n_reads], bases[:total],
+    n_reads, lens = leading_reads(lengths, GATE_SAMPLE)
+    total = int(lens.sum())
+    mixed, ctx_estimate = qual_mix.encode_with_estimate(symbols[:total], lens, bases[:total],
                                                         mate[:n_reads], k, level, default=default)
     return ctx_estimate >= (1 + GATE_MIN_GAIN) * len(mixed)
 

@@ -94,11 +94,18 @@ class BatchEncoding(Protocol):
         ...
 
 
-def leading_reads(lengths: np.ndarray, n_symbols: int) -> tuple[int, int]:
-    """(reads, symbols) of a block's first reads up to about ``n_symbols`` (at least one read):
-    the sample an encoder codes to choose its model."""
+def leading_reads(lengths: np.ndarray, n_symbols: int) -> tuple[int, np.ndarray]:
+    """(reads, their lengths) of a block's first reads up to about ``n_symbols`` symbols: the
+    sample an encoder codes to choose its model (``lengths.sum()`` of the second is its size).
+
+    At least one read; a first read longer than ``n_symbols`` is cut to its first
+    ``n_symbols``, so one ultra-long read (nanopore reads reach megabases) does not make the
+    sample, and every trial coded on it, as large as the block."""
     n_reads = max(1, int(np.searchsorted(np.cumsum(lengths), n_symbols)))
-    return n_reads, int(np.sum(lengths[:n_reads]))
+    lens = np.array(lengths[:n_reads], dtype=np.int64)
+    if n_reads == 1 and len(lens):
+        lens[0] = min(lens[0], n_symbols)
+    return n_reads, lens
 
 
 def step_buffers(rows: int, n_symbols: int,
