@@ -21,6 +21,7 @@ import numpy as np
 
 from . import forked
 from .errors import ChecksumError, FastqFormatError, FormatError
+from .fastq.reader import is_blank_tail
 from .fastq.records import FastqBlock, parse_block, write_block
 from .streams import bases, layout, lengths as lengths_stream, names_fallback, qualities
 from .streams.exceptions import BASE_CHAR, BASE_CODE, decode_exceptions, encode_exceptions
@@ -126,6 +127,14 @@ def _stream_pool(threads: int) -> Iterator[Callable[..., Callable[[], Any]]]:
         yield lambda fn, *args: pool.submit(fn, *args).result
 
 
+def _verbatim_block(chunks: list[bytes], n_rec: int) -> BlockResult:
+    """The escape path: each file's bytes of the block through the general-purpose codecs."""
+    infos: list[StreamInfo] = []
+    body = _block_header(chunks, n_rec, MODE_VERBATIM) + b"".join(
+        _stream(StreamId.VERBATIM, CodecId(p[0]), len(c), p, infos) for c in chunks for p in [pack_best(c)])
+    return BlockResult(body, n_rec, chunks, infos)
+
+
 def compress_block(chunks: list[bytes], starts: list[int], level: int,
                    paths: list[str] | None = None, threads: int = 1) -> BlockResult:
     """Encode the chunks (whole records, equal record counts) into a block body.
@@ -134,14 +143,12 @@ def compress_block(chunks: list[bytes], starts: list[int], level: int,
     and ``paths`` the file names, so that parse errors name both. ``threads``
     > 1 encodes the streams concurrently; it never changes the bytes.
     """
+    if all(is_blank_tail(c) for c in chunks):
+        return _verbatim_block(chunks, 0)
     parsed = _parse_all(chunks, starts, paths or ["<input>"] * len(chunks))
-    infos: list[StreamInfo] = []
     if parsed is None:
-        n_rec = chunks[0].count(b"\n") // 4
-        body = _block_header(chunks, n_rec, MODE_VERBATIM) + b"".join(
-            _stream(StreamId.VERBATIM, CodecId(p[0]), len(c), p, infos)
-            for c in chunks for p in [pack_best(c)])
-        return BlockResult(body, n_rec, chunks, infos)
+        return _verbatim_block(chunks, chunks[0].count(b"\n") // 4)
+    infos: list[StreamInfo] = []
     n_rec = parsed[0].n_records
     lens = np.concatenate([b.lengths for b in parsed])
     mate = np.repeat(np.arange(len(parsed), dtype=np.uint8), n_rec)

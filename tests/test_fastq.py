@@ -93,3 +93,24 @@ def test_block_size_counts_both_files_of_a_pair(tmp_path):
     assert b"".join(c[1] for c, _ in pair) == r2.read_bytes()
     assert plan_threads(0, True)[0] == 1 and plan_threads(0, False)[0] == 1   # auto: one block in memory
     assert plan_threads(3, True) == (1, 3) and plan_threads(3, False) == (3, 1)
+
+
+@pytest.mark.parametrize("block_bytes", [64, 1 << 20])
+def test_blank_lines_ending_a_file_form_a_block_of_their_own(tmp_path, block_bytes):
+    """The records are cut as usual and the empty lines after them come last, alone (so the
+    pipeline stores them verbatim and still models the records); an empty last quality line
+    stays with its record; anything but empty lines after the records is still an error."""
+    from codec.fastq.reader import iter_chunks
+
+    records = b"@a\nACGT\n+\nIIII\n@b\n\n+\n\n"
+    r1, r2 = tmp_path / "r1.fq", tmp_path / "r2.fq"
+    r1.write_bytes(records + b"\n\r\n\n")
+    r2.write_bytes(records)
+    blocks = list(iter_chunks([str(r1), str(r2)], block_bytes))
+    assert blocks[-1] == ([b"\n\r\n\n", b""], [3, 3])
+    assert [b"".join(c[i] for c, _ in blocks) for i in (0, 1)] == [r1.read_bytes(), r2.read_bytes()]
+    assert all(parse_block(c[0], s[0]).n_records for c, s in blocks[:-1])
+    r1.write_bytes(records + b"\n \n")
+    with pytest.raises(FastqFormatError, match="empty line"):
+        for chunks, starts in iter_chunks([str(r1)], block_bytes):
+            parse_block(chunks[0], starts[0])

@@ -63,7 +63,7 @@ def fastq_files(draw):
         records.append(b"@" + name + eol + seq + eol + b"+" + plus + eol + qual)
     body = eol.join(records)
     if records and draw(st.booleans()):
-        body += eol
+        body += eol * draw(st.integers(1, 6))   # the final newline, then maybe blank lines
     return body
 
 

@@ -26,6 +26,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 READ_SIZE = 1 << 20
 
 
+def is_blank_tail(data: bytes) -> bool:
+    """Whether ``data`` holds nothing but empty lines (LF or CRLF), or nothing at all."""
+    return not data.replace(b"\r\n", b"\n").strip(b"\n")
+
+
 def open_input(path: str) -> BinaryIO:
     """Binary stream of the decompressed FASTQ at ``path`` ('-' = stdin)."""
     if path != "-":
@@ -49,6 +54,7 @@ class RecordChunker:
         self.eof = False
         self.records_read = 0
         self.bytes_read = 0
+        self.blank_tail = b""   # empty lines after the last record, held back at end of input
 
     def _fill(self, want: int) -> None:
         while not self.eof and len(self.buffer) < want:
@@ -98,8 +104,30 @@ class RecordChunker:
             want *= 2
         return self._finish(size, n_records)
 
+    def _hold_blank_tail(self) -> None:
+        """At end of input, move the empty lines that follow the last record to ``blank_tail``.
+
+        Files ending in blank lines are common (a stray ``echo >>``), and gzip or zstd take
+        them; the records before them are still modelled, and :func:`iter_chunks` yields the
+        blank lines as a block of their own (stored verbatim). The split keeps whole 4-line
+        records before it, so an empty last quality line is never taken for a blank line."""
+        core = len(self.buffer.rstrip(b"\r\n"))
+        if core == len(self.buffer) or (core == 0 and not self.records_read):
+            return
+        run = bytes(self.buffer[core:])
+        keep: int | None = 0   # the run's bytes that still belong to the last record
+        if core:   # else earlier chunks took every record (always whole 4-line ones)
+            lines = self.buffer.count(b"\n", 0, core)
+            ends = [i + 1 for i, byte in enumerate(run) if byte == 10]   # where each terminator ends
+            keep = next((end for n, end in enumerate(ends, 1) if (lines + n) % 4 == 0), None)
+        if keep is None or keep == len(run) or not is_blank_tail(run[keep:]):
+            return
+        self.blank_tail = run[keep:]
+        del self.buffer[core + keep:]
+
     def _finish(self, size: int, n_records: int | None) -> tuple[bytes, int] | None:
         if self.eof and (n_records is None or self.buffer[:size].count(b"\n") // 4 < n_records):
+            self._hold_blank_tail()
             size = len(self.buffer)  # the tail: may lack a final newline or be truncated
         if size == 0:
             return None
@@ -122,6 +150,8 @@ def iter_chunks(paths: list[str], block_bytes: int) -> Iterator[tuple[list[bytes
             first = chunkers[0].next_by_size(share)
             if first is None:
                 _check_exhausted(chunkers, paths)
+                if any(c.blank_tail for c in chunkers):
+                    yield [c.blank_tail for c in chunkers], [c.records_read + 1 for c in chunkers]
                 return
             chunk, start = first
             n = chunkers[0].records_read - start + 1
