@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,16 @@ def test_seqlm_version_is_probed_as_the_timed_runs_run_it():
     from benchmarks.seqlm_codec import SeqlmCodec
 
     assert SeqlmCodec().version().startswith("seqlm ")
+
+
+def test_python_children_run_from_cached_bytecode(monkeypatch):
+    """Timed Python children cache their bytecode outside the source tree even where the
+    shell forbids writing it, so no timed call recompiles seqlm's modules."""
+    from benchmarks.codecs import BYTECODE_CACHE, REPO_ROOT, child_env
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    env = child_env()
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["PYTHONPYCACHEPREFIX"] == str(BYTECODE_CACHE)
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(REPO_ROOT)
