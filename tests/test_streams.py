@@ -136,9 +136,10 @@ def test_lzma_runs_in_full_on_accurate_long_reads_and_never_on_noisy_ones(monkey
         noisy, codec = bases.encode_bases(codes, lens, mate, level, errors=errors)
         assert codec == CodecId.BASE_CTX and calls == expect   # noisy long reads: not tried below level 7
     assert np.array_equal(bases.decode_bases(noisy, lens, mate, codes == 4), codes)
-    calls.clear()
-    short = bases.encode_bases(codes, np.full(600, 100, np.int64), np.zeros(600, np.uint8), 5, errors=0.1)
-    assert short[1] == CodecId.BASE_CTX and calls == [60000]   # short reads: a block this small is tried
+    for level, expect in ((5, []), (6, [60000])):   # short reads: from level 6, a block this small is tried
+        calls.clear()
+        short = bases.encode_bases(codes, np.full(600, 100, np.int64), np.zeros(600, np.uint8), level, errors=0.1)
+        assert short[1] == CodecId.BASE_CTX and calls == expect
     # accurate long reads run it without the check, even where the first reads say it loses
     monkeypatch.setattr(bases, "LZMA_SAMPLE", 8000)   # the first batch: 16 reads of 500
     unique = rng.integers(0, 4, 60000).astype(np.uint8)   # no repeats: lzma cannot come close
@@ -146,7 +147,7 @@ def test_lzma_runs_in_full_on_accurate_long_reads_and_never_on_noisy_ones(monkey
     bases.encode_bases(unique, np.full(120, 500, np.int64), np.zeros(120, np.uint8), 5, errors=0.001)
     assert calls == [60000]
     calls.clear()   # the same bases as short reads: the check on the first batch skips the full run
-    bases.encode_bases(unique, np.full(600, 100, np.int64), np.zeros(600, np.uint8), 5, errors=0.001)
+    bases.encode_bases(unique, np.full(600, 100, np.int64), np.zeros(600, np.uint8), 6, errors=0.001)
     assert calls == []
 
 
@@ -232,7 +233,7 @@ def test_early_lzma_starts_during_the_encode_and_chooses_as_the_check_after_it(m
     repeated = np.tile(rng.integers(0, 4, 100).astype(np.uint8), 800)
     for codes, expect in ((random_codes, CodecId.BASE_CTX), (repeated, CodecId.LZMA)):
         started.clear()
-        payload, codec_id = bases.encode_bases(codes, lens, np.zeros(len(lens), np.uint8), 5)
+        payload, codec_id = bases.encode_bases(codes, lens, np.zeros(len(lens), np.uint8), 6)
         assert codec_id == expect and (payload, codec_id) == _serial_bases(codes, lens)
         assert len(started) == 1 and 10000 <= started[0] < 40000   # near the sample, not at the end
         assert np.array_equal(bases.decode_bases(payload, lens, None, np.zeros(len(codes), bool)), codes)

@@ -27,6 +27,7 @@ NOISY_ERROR_RATE = 0.01  # ... whose qualities promise more errors than this: lz
 LZMA_SAMPLE = 1 << 20    # about this many first bases (a batch boundary of the model) are compared ...
 LZMA_MARGIN = 1.05       # ... and the full lzma run is tried when lzma is below this times the model there
 LZMA_ONLY_MIN = 1 << 20  # accurate long-read blocks from this many bases skip the context model (level < 7)
+SHORT_LZMA_LEVEL = 6     # short reads try lzma (the check, then maybe the full run) from this level
 
 
 def error_rate(qual: np.ndarray) -> float:
@@ -43,9 +44,14 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
     LZ77 gains from long exact repeats; with an error rate ``e`` exact matches run
     about ``1/e`` bases. On noisy long reads (nanopore, e > 1 %) matches are shorter
     than the context model's longest order, so below level 7 lzma is not tried at all.
-    Short reads first need lzma to come close to the context model on their first
-    reads (:func:`_lzma_may_win`); at level 7 and above the full lzma always runs, on a
-    thread beside the context model.
+    Short reads try lzma from SHORT_LZMA_LEVEL, one above the default: they first need
+    it to come close to the context model on their first reads (:func:`_lzma_may_win`),
+    and at level 7 and above the full lzma always runs, on a thread beside the context
+    model. At the default level the guard was all cost: the check (lzma -9e over the
+    first 2^20 bases) is 1-1.5 s of CPU per block, the full run where the check passes
+    another 4 s (BCR), and lzma lost to the context model on every short-read file here,
+    by 5 % (BCR) to 71 % (10x index reads) of the base stream. A library where it would
+    win is one of exact copies far apart; ``--level 6`` looks for that.
 
     Long reads go to lzma turned (LZMA_TURNED, :mod:`.orientation`): overlapping reads
     face the same way, so LZ77 also finds the copies on the other strand, for one flag
@@ -60,7 +66,7 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
     total = int(lengths.sum()) if len(lengths) else 0
     long_reads = bool(len(lengths)) and total >= LONG_READ_MEAN * len(lengths)
     noisy_long = long_reads and errors > NOISY_ERROR_RATE
-    lzma_allowed = level >= 7 or (level >= 2 and not noisy_long)
+    lzma_allowed = level >= 7 or (level >= 2 and not noisy_long and (long_reads or level >= SHORT_LZMA_LEVEL))
     flat = np.where(codes > 3, 0, codes).astype(np.uint8) if lzma_allowed else None
     if flat is not None and long_reads and not noisy_long and level < 7 and total >= LZMA_ONLY_MIN:
         return _lzma_candidate(flat, lengths, turned=True)
