@@ -411,15 +411,35 @@ def test_calibration_tally_predicts_the_encodes_without_the_stage(mix_shift, cal
 
 def test_calibration_is_dropped_only_where_the_tally_says_it_saves_enough():
     """The decision on the encode's tally: drop the stage (mixing as chosen, or flipped where
-    that is cheaper) when that saves at least CAL_DROP_GAIN, else keep it."""
+    that is cheaper) when that saves at least the given share, else keep it."""
     params = bases_ctx.BaseParams(11, 20, 22, (16, 16, 16), 0, 10, 1)
-    keep = 1000.0 * (1 - bases_ctx.CAL_DROP_GAIN / 2)
-    assert bases_ctx._without_calibration(params, np.array([keep, 1000.0, 2000.0])) is None
-    assert bases_ctx._without_calibration(params, np.array([950.0, 1000.0, 2000.0])) == \
+    gain = bases_ctx.CAL_DROP_GAIN
+    keep = 1000.0 * (1 - gain / 2)
+    assert bases_ctx._without_calibration(params, np.array([keep, 1000.0, 2000.0]), gain) is None
+    assert bases_ctx._without_calibration(params, np.array([950.0, 1000.0, 2000.0]), gain) == \
         dataclasses.replace(params, calibration=0)
-    assert bases_ctx._without_calibration(params, np.array([950.0, 1000.0, 900.0])) == \
+    assert bases_ctx._without_calibration(params, np.array([950.0, 1000.0, 900.0]), gain) == \
         dataclasses.replace(params, calibration=0, mix_shift=bases_ctx.MIX_SHIFT)
-    assert bases_ctx._without_calibration(dataclasses.replace(params, calibration=0), np.zeros(3)) is None
+    assert bases_ctx._without_calibration(dataclasses.replace(params, calibration=0), np.zeros(3), gain) is None
+    assert bases_ctx._without_calibration(params, np.array([995.0, 1000.0, 2000.0]), 0.01) is None
+
+
+@pytest.mark.parametrize("level, redo", [(5, False), (6, True)])
+def test_the_default_level_codes_the_block_again_only_for_a_larger_gain(monkeypatch, level, redo):
+    """A second encode doubles the base stream's CPU: below CAL_DROP_LEVEL it must save
+    CAL_DROP_GAIN_FAST, from there CAL_DROP_GAIN (here the tally says 0.5 %)."""
+    tallies = []
+
+    def tally(params, costs, min_gain):
+        tallies.append(min_gain)
+        return None if min_gain > 0.005 else dataclasses.replace(params, calibration=0)
+
+    monkeypatch.setattr(bases_ctx, "_without_calibration", tally)
+    codes, lens = _noisy_coverage(100, error=0.05)
+    payload = bases_ctx.encode_bases(codes, lens, np.zeros(len(lens), np.uint8), level=level)
+    r = Reader(payload)
+    assert (bases_ctx.BaseParams.read(r, r.u8()).calibration == 0) is redo
+    assert tallies == [bases_ctx.CAL_DROP_GAIN if redo else bases_ctx.CAL_DROP_GAIN_FAST]
 
 
 def test_encoder_codes_the_block_again_without_the_stage_when_it_drops_it(monkeypatch):
@@ -427,8 +447,8 @@ def test_encoder_codes_the_block_again_without_the_stage_when_it_drops_it(monkey
     here: on the data at hand it pays) the block is coded again without it, and decodes."""
     codes, lens = _noisy_coverage(600, error=0.05)
     mate = np.zeros(len(lens), np.uint8)
-    for gain, expect in ((bases_ctx.CAL_DROP_GAIN, bases_ctx.calibration_for(5)), (-1.0, 0)):
-        monkeypatch.setattr(bases_ctx, "CAL_DROP_GAIN", gain)
+    for gain, expect in ((bases_ctx.CAL_DROP_GAIN_FAST, bases_ctx.calibration_for(5)), (-1.0, 0)):
+        monkeypatch.setattr(bases_ctx, "CAL_DROP_GAIN_FAST", gain)
         payload = bases_ctx.encode_bases(codes, lens, mate, level=5)
         r = Reader(payload)
         assert bases_ctx.BaseParams.read(r, r.u8()).calibration == expect
