@@ -107,7 +107,7 @@ class RecordChunker:
     def _hold_blank_tail(self) -> None:
         """At end of input, move the empty lines that follow the last record to ``blank_tail``.
 
-        Files ending in blank lines are common (a stray ``echo >>``), and gzip or zstd take
+        Files do end in blank lines (a stray ``echo >>``), and gzip or zstd take
         them; the records before them are still modelled, and :func:`iter_chunks` yields the
         blank lines as a block of their own (stored verbatim). The split keeps whole 4-line
         records before it, so an empty last quality line is never taken for a blank line."""

@@ -746,7 +746,7 @@ def _without_calibration(params: BaseParams, costs: np.ndarray, min_gain: float)
 
     The second encode costs as much as the first, so the default level asks more of it
     (CAL_DROP_GAIN_FAST): on the R9 E. coli nanopore reads dropping the stage saved 0.6 % of
-    the base stream (0.1 % of the archive) for 3.2 s of CPU on top of 5.3 s."""
+    the base stream (0.2 % of the archive) for 3.2 s of CPU on top of 5.3 s."""
     if not params.calibration:
         return None
     flipped = MIX_SHIFT if params.mix_shift == 0 else 0
