@@ -34,6 +34,20 @@ def _model_name(sid: int, codec: int, payload: bytes) -> str:
     return name
 
 
+def _add_verbatim_rows(r: Reader, n_files: int, detail: dict[tuple[str, str], dict]) -> None:
+    """Each file's raw bytes of a verbatim block (mixed line endings, or the empty lines that
+    end a file) as a "verbatim" row: symbols are raw bytes."""
+    for _ in range(n_files):
+        _sid, codec = r.take(2)
+        n_raw = r.uvarint()
+        payload = r.blob(limit=r.remaining())
+        row = detail.setdefault(("verbatim", _codec_name(StreamId.VERBATIM, codec)),
+                                {"stream": "verbatim", "model": _codec_name(StreamId.VERBATIM, codec),
+                                 "bytes": 0, "symbols": 0})
+        row["bytes"] += len(payload)
+        row["symbols"] += n_raw
+
+
 def archive_info(path: str) -> dict:
     """The figures ``seqlm info`` prints (and ``--json`` returns)."""
     size = os.path.getsize(path)
@@ -54,8 +68,9 @@ def archive_info(path: str) -> dict:
             r = Reader(body)
             n_rec, mode, files = read_block_header(r)
             reads += n_rec * n_files
-            if mode == MODE_VERBATIM:
+            if mode == MODE_VERBATIM:   # counted as "other"; the table still shows its bytes
                 summary["other"]["bytes"] += len(body)
+                _add_verbatim_rows(r, len(files), detail)
                 continue
             streams = _read_streams(r)
             for sid, (codec, n_sym, payload) in streams.items():

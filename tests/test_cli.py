@@ -108,6 +108,19 @@ def test_info_json_has_stream_map(tmp_path, cli):
     assert code == 0 and b"qualities" in text
 
 
+def test_info_shows_verbatim_blocks(tmp_path, cli):
+    """A block the parser cannot describe (mixed line endings) is stored verbatim; info lists
+    its bytes as a "verbatim" row instead of an empty table."""
+    out = tmp_path / "m.seqlm"
+    assert cli("compress", DATA / "mixed_eol.fastq", "-o", out)[0] == 0
+    code, text, _ = cli("info", out, "--json")
+    report = json.loads(text)
+    rows = [row for row in report["detail"] if row["stream"] == "verbatim"]
+    assert code == 0 and len(rows) == 1 and rows[0]["symbols"] == (DATA / "mixed_eol.fastq").stat().st_size
+    assert sum(v["bytes"] for v in report["streams"].values()) == out.stat().st_size
+    assert b"verbatim" in cli("info", out)[1]
+
+
 def test_version_and_help(cli):
     code, text, _ = cli("--version")
     assert code == 0 and b"seqlm" in text and b"format" in text
