@@ -41,9 +41,8 @@ def _add_verbatim_rows(r: Reader, n_files: int, detail: dict[tuple[str, str], di
         _sid, codec = r.take(2)
         n_raw = r.uvarint()
         payload = r.blob(limit=r.remaining())
-        row = detail.setdefault(("verbatim", _codec_name(StreamId.VERBATIM, codec)),
-                                {"stream": "verbatim", "model": _codec_name(StreamId.VERBATIM, codec),
-                                 "bytes": 0, "symbols": 0})
+        model = _codec_name(StreamId.VERBATIM, codec)
+        row = detail.setdefault(("verbatim", model), {"stream": "verbatim", "model": model, "bytes": 0, "symbols": 0})
         row["bytes"] += len(payload)
         row["symbols"] += n_raw
 
