@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from . import container
 from .api import _blocks
-from .pipeline import MODE_VERBATIM, _read_streams, read_block_header
+from .pipeline import MODE_VERBATIM, _read_streams, read_block_header, verbatim_records
 from .streams import lengths as lengths_stream
 from .streams import qualities as qualities_stream
 from .streams.ids import CodecId, StreamId
@@ -37,10 +37,7 @@ def _model_name(sid: int, codec: int, payload: bytes) -> str:
 def _add_verbatim_rows(r: Reader, n_files: int, detail: dict[tuple[str, str], dict]) -> None:
     """Each file's raw bytes of a verbatim block (mixed line endings, or the empty lines that
     end a file) as a "verbatim" row: symbols are raw bytes."""
-    for _ in range(n_files):
-        _sid, codec = r.take(2)
-        n_raw = r.uvarint()
-        payload = r.blob(limit=r.remaining())
+    for codec, n_raw, payload in verbatim_records(r, n_files):
         model = _codec_name(StreamId.VERBATIM, codec)
         row = detail.setdefault(("verbatim", model), {"stream": "verbatim", "model": model, "bytes": 0, "symbols": 0})
         row["bytes"] += len(payload)

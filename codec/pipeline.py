@@ -209,16 +209,19 @@ def _need(streams: dict[int, tuple[int, int, bytes]], sid: StreamId) -> tuple[in
     return streams[sid]
 
 
-def _decode_verbatim(r: Reader, files: list[tuple[int, int]]) -> list[bytes]:
-    out = []
-    for _ in files:
-        sid, _codec = r.take(2)
-        r.uvarint()
+def verbatim_records(r: Reader, n_files: int) -> Iterator[tuple[int, int, bytes]]:
+    """(codec id, raw length, payload) of each file's stream record in a verbatim block."""
+    for _ in range(n_files):
+        sid, codec = r.take(2)
+        n_raw = r.uvarint()
         payload = r.blob(limit=r.remaining())
         if sid != StreamId.VERBATIM:
             raise FormatError("verbatim block holds a non-verbatim stream")
-        out.append(unpack(payload, limit=1 << 40))
-    return out
+        yield codec, n_raw, payload
+
+
+def _decode_verbatim(r: Reader, files: list[tuple[int, int]]) -> list[bytes]:
+    return [unpack(payload, limit=1 << 40) for _, _, payload in verbatim_records(r, len(files))]
 
 
 def _decode_all_names(streams: dict[int, tuple[int, int, bytes]], n_files: int, n_rec: int) -> list:

@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from ..config import DEFAULT_LEVEL
 from ..errors import FormatError
 from ..varint import Reader, blob
 from . import bases_ctx, orientation
@@ -27,7 +28,7 @@ NOISY_ERROR_RATE = 0.01  # ... whose qualities promise more errors than this: lz
 LZMA_SAMPLE = 1 << 20    # about this many first bases (a batch boundary of the model) are compared ...
 LZMA_MARGIN = 1.05       # ... and the full lzma run is tried when lzma is below this times the model there
 LZMA_ONLY_MIN = 1 << 20  # accurate long-read blocks from this many bases skip the context model (level < 7)
-SHORT_LZMA_LEVEL = 6     # short reads try lzma (the check, then maybe the full run) from this level
+SHORT_LZMA_LEVEL = DEFAULT_LEVEL + 1   # short reads try lzma (the check, then maybe the full run) from here
 
 
 def error_rate(qual: np.ndarray) -> float:

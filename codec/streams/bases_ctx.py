@@ -77,6 +77,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..config import DEFAULT_LEVEL
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..jit import njit
@@ -116,7 +117,7 @@ CAL_SURE = 16              # ... x how sure the table is: -log2 of the other sym
 CAL_LIMIT = 255            # a cell's counts halve past this (adapts to the block as it goes)
 CAL_DROP_GAIN = 0.002      # the encoder re-codes a block without the stage when that saves this share ...
 CAL_DROP_GAIN_FAST = 0.01  # ... or this one below CAL_DROP_LEVEL (the default level)
-CAL_DROP_LEVEL = 6
+CAL_DROP_LEVEL = DEFAULT_LEVEL + 1
 SUB_SHIFT = 7              # learning rate of the substitution mixer's weights (2^-7)
 SUB_W_INIT = 1 << 15       # initial weight of the substitution table's shares (1/2)
 SUB_LIMIT = 65535          # a substitution row's counts halve past this

@@ -88,8 +88,8 @@ from ..varint import Reader, blob, encode_uvarint
 from . import qual_ctx
 from .qual_mixers import (MAX_POS, N_BUCKETS, N_MIX_POS, N_MIX_Q, W_ONE, BucketMixer,  # noqa: F401
                           PositionMixer, mix_tables, mix_update)
-from .qual_lstm import (_check_inputs, _check_shapes, _rows, _seg_len, _single_thread, check_encode_inputs, checked_symbols,
-                        fit_model, read_crc_and_words, read_fitted_model, read_payload_head)
+from .qual_lstm import (_check_inputs, _check_shapes, _rows, _seg_len, _single_thread, check_encode_inputs,
+                        checked_symbols, fit_model, read_crc_and_words, read_fitted_model, read_payload_head)
 
 VERSION = 1
 VERSION_PARTS = 2

@@ -50,6 +50,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import forked
+from ..config import DEFAULT_LEVEL
 from ..errors import FormatError
 from ..varint import Reader, blob
 from . import qual_ctx, qual_lstm, qual_mix
@@ -60,7 +61,7 @@ Decoder = Callable[..., np.ndarray]
 Ready = Callable[[int], None]   # ready(n): returns once the first n codes of the bases are final
 MIX_MIN_LEVEL = 7
 USE_DEFAULTS = True   # levels 2..MIX_MIN_LEVEL-1 mix with the shipped default LSTM
-GATE_MAX_LEVEL = 5    # blocks up to this level must show the LSTM pays on a sample
+GATE_MAX_LEVEL = DEFAULT_LEVEL   # blocks up to this level must show the LSTM pays on a sample
 GATE_SAMPLE = 1 << 16
 GATE_MIN_GAIN = 0.05
 MATES_LEVELS = range(2, MIX_MIN_LEVEL)   # levels at which a pair's mates are coded apart
