@@ -130,6 +130,23 @@ def test_rotation_and_repeat_budget() -> None:
     assert plan_repeats(cost, ["fast", "slow"], 2, None) == {"fast": 2, "slow": 2}
     tight = Budget(limit_s=50.0, total_mb=10.0)
     assert plan_repeats(cost, ["fast", "slow"], 2, tight) == {"fast": 2}
+    # the subject's repeats come first, however slow it is
+    assert plan_repeats(cost, ["fast", "slow"], 2, Budget(limit_s=201.0, total_mb=10.0), ["slow"]) == {"slow": 2}
+
+
+def test_seqlm_repeats_whatever_its_speed_and_anchors_only_when_fast() -> None:
+    from types import SimpleNamespace
+
+    def row(anchor: bool, seconds: float) -> dict:
+        return {"status": "ok", "is_anchor": anchor, "comp_s_runs": [seconds], "decomp_s_runs": [seconds],
+                "notes": ""}
+
+    rows = {"seqlm": row(False, 20.0), "gzip": row(True, 1.0), "xz": row(True, 10.0)}
+    args = SimpleNamespace(runs=None, repeat_below_mb=20.0, repeat_max_s=15.0)
+    small = SimpleNamespace(raw_bytes=5_000_000)
+    cost = {"seqlm": 40.0, "gzip": 2.0, "xz": 20.0}
+    assert run.repeat_plan(args, small, rows, cost, None) == {"seqlm": 2, "gzip": 2}
+    assert run.repeat_plan(args, SimpleNamespace(raw_bytes=30_000_000), rows, cost, None) == {}
 
 
 def test_cram_size_parsing() -> None:
