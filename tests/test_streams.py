@@ -109,6 +109,21 @@ def test_base_context_round_trip_with_exceptions_and_repeats():
     assert np.array_equal(out, codes)
 
 
+def test_long_reads_decode_with_the_segment_their_payload_names(monkeypatch):
+    # encoders wrote 4096-base segments until 2026-12-06 and 1024 since: a reader honours the payload
+    rng = np.random.default_rng(5)
+    lens = np.array([5000, 300, 2500, 9000, 1024, 1025], dtype=np.int64)
+    codes = rng.integers(0, 4, int(lens.sum())).astype(np.uint8)
+    mate = np.zeros(len(lens), np.uint8)
+    payloads = {}
+    for segment in (4096, 1024):
+        monkeypatch.setattr(bases_ctx, "SEGMENT", segment)
+        payloads[segment] = bases_ctx.encode_bases(codes, lens, mate)
+    assert payloads[4096] != payloads[1024]
+    for payload in payloads.values():
+        assert np.array_equal(bases_ctx.decode_bases(payload, lens, mate, codes == 4), codes)
+
+
 @pytest.mark.parametrize("level", [1, 7])
 def test_bases_wrapper_round_trip(level):
     codes, lens = _random_reads(200, 300)
