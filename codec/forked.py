@@ -264,6 +264,7 @@ class Feed:
     for forked children (:func:`available`)."""
 
     def __init__(self, size: int) -> None:
+        self.size = size
         self._mem = mmap.mmap(-1, 8 + max(size, 1))   # anonymous: MAP_SHARED with forked children
         self._done = np.frombuffer(self._mem, dtype=np.int64, count=1)
         self.array = np.frombuffer(self._mem, dtype=np.uint8, count=size, offset=8)
@@ -284,6 +285,11 @@ class Feed:
             return int(self._done[0])
         finally:
             self._lock.release()
+
+    def complete(self) -> bool:
+        """Whether the whole array is final now (in a child; never waits)."""
+        done = self._progress()
+        return done is not None and done >= self.size
 
     def wait(self, n: int) -> None:
         """Block until the first ``n`` bytes are final (in a child)."""

@@ -277,14 +277,15 @@ def _decode_fed(base_payload: bytes, qual_payload: bytes, lens: np.ndarray, mate
     """(base codes, quality bytes), the qualities decoding in a child as the bases arrive.
 
     The quality LSTM reads the bases, yet a read's qualities need only that read's bases:
-    the bases decode here into a :class:`~codec.forked.Feed` and a child (its mates or parts
-    in children of its own) decodes each chunk of qualities once its reads' bases are final,
+    the bases decode here into a :class:`~codec.forked.Feed` and a child (its mates in children
+    of their own; its parts in turns until every base is final, then in children of their own)
+    decodes each chunk of qualities once its reads' bases are final,
     instead of waiting for the whole base stream with one core idle. The child runs at a
     lower priority, so the base decoder, the one step loop that cannot be split, keeps a
     core. Same bytes as decoding one stream after the other: the child reads only final bases."""
     feed = forked.Feed(int(lens.sum()))
     job = forked.start(lambda: qualities.decode_qualities(qual_payload, lens, feed.array, mate, threads,
-                                                          feed.wait), FED_NICE)
+                                                          feed.wait, feed.complete), FED_NICE)
     try:
         codes = bases.decode_bases(base_payload, lens, mate, mask, feed.array, feed.publish)
     except BaseException:

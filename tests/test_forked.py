@@ -128,8 +128,10 @@ def test_feed_children_read_only_what_was_published() -> None:
 
     job = forked.start(reader)
     for lo in range(0, 1000, 100):
+        assert not feed.complete()
         feed.array[lo:lo + 100] = lo // 100 + 1
         feed.publish(lo + 100)
+    assert feed.complete()
     feed.close()
     full = np.repeat(np.arange(1, 11), 100)
     assert job.result() == [int(full[:n].sum()) for n in (100, 500, 1000)]

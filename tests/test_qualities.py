@@ -254,6 +254,33 @@ def test_qual_mix_parts_payload(monkeypatch) -> None:
         assert_rejects_damage(lambda blob: qual_mix.decode_qualities(blob, lengths, bases, mate, 9, workers),
                               payload, b"\x03", (payload[:-8] + bytes([payload[-8] ^ 0x10]) + payload[-7:],))
 
+def test_qual_mix_parts_take_turns_until_the_bases_arrive_then_split(monkeypatch) -> None:
+    """Fed by a base decoder (``arrived`` given), the parts take turns in one process until
+    every base has arrived, then run in a process each; where the switch falls changes
+    nothing, and a damaged part still fails."""
+    quals, lengths, bases, mate = long_read_block()
+    monkeypatch.setattr(qual_mix, "PART_MIN_SYMBOLS", 1000)
+    monkeypatch.setattr(qual_mix, "YIELD_STEPS", 7)
+    payload = qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
+    assert _layout(payload) == qual_mix.VERSION_PARTS
+    turns = []
+
+    def arrived_after(n: int):
+        def arrived() -> bool:
+            turns.append(n)
+            return len(turns) > n
+        return arrived
+
+    for n in (0, 3, 10 ** 9):   # at once, after three turns, never
+        turns.clear()
+        out = qual_mix.decode_qualities(payload, lengths, bases, mate, 9, 2, lambda _: None, arrived_after(n))
+        assert np.array_equal(out, quals)
+        assert len(turns) == n + 1 if n < 10 ** 9 else len(turns) > 4   # asked before each round
+    assert_rejects_damage(lambda blob: qual_mix.decode_qualities(blob, lengths, bases, mate, 9, 2, lambda _: None,
+                                                                 arrived_after(2)),
+                          payload, b"\x03", (payload[:-8] + bytes([payload[-8] ^ 0x10]) + payload[-7:],))
+
+
 def test_qual_mix_versions_follow_read_length(monkeypatch) -> None:
     """Reads up to MAX_POS long get the PositionMixer (version 3, or 4 in parts), longer ones keep
     version 1; a decoder refuses versions 3-4 for reads longer than MAX_POS."""

@@ -72,7 +72,8 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -111,6 +112,8 @@ LR_SHIFT = 7
 W0 = 128          # initial weight in 1/256 (0.5)
 W0_DEFAULT = 192  # initial weight of the default model (it is good from the first read)
 ENCODE_NICE = 5   # priority of the encoder's part processes below the base stream's (_encode_parts)
+YIELD_STEPS = 256  # steps between turns when parts take turns in one process (_take_turns_then_split)
+_DONE = object()
 # fitting work per level in symbol-steps: (per input symbol, minimum, maximum)
 # (level 5 and below: qualities.py uses the context model alone, see its docstring)
 WORK = {2: (0.1, 1e5, 2e5), 3: (0.15, 1.5e5, 3e5), 4: (0.2, 2e5, 4e5), 5: (0.25, 2.5e5, 5e5),
@@ -156,11 +159,28 @@ def _n_mix(k: int) -> int:
     return N_BUCKETS
 
 
-def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, chunk: int,
-         ctx_shift: int, betas: tuple[int, int, int], lr_shift: int, w0: int, quals: np.ndarray,
-         coder: StepEncoder | StepDecoder, qin: np.ndarray | None = None, use_mate: bool = True,
-         longest: int = 0, first: int = FIRST_CHUNK, need: Callable[[int], None] | None = None) -> float:
+def _run(*args: Any, **kwargs: Any) -> float:
+    """:func:`_run_steps` to the end: (encoder only) its estimate of the context model's bits."""
+    return _drain(_run_steps(*args, **kwargs))
+
+
+def _drain(steps: Iterator[None]) -> float:
+    """Run a :func:`_run_steps` generator to its end; its return value."""
+    try:
+        while True:
+            next(steps)
+    except StopIteration as end:
+        return end.value
+
+
+def _run_steps(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, chunk: int,
+               ctx_shift: int, betas: tuple[int, int, int], lr_shift: int, w0: int, quals: np.ndarray,
+               coder: StepEncoder | StepDecoder, qin: np.ndarray | None = None, use_mate: bool = True,
+               longest: int = 0, first: int = FIRST_CHUNK, need: Callable[[int], None] | None = None
+               ) -> Generator[None, None, float]:
     """Shared encode/decode loop: chunk by chunk, step by step, one coder call per step.
+    A generator that pauses every YIELD_STEPS steps, so that one process can take turns
+    between parts (:func:`_take_turns_then_split`); :func:`_run` runs it through.
 
     ``qin`` maps symbols (and the start token K) to the LSTM's previous-quality inputs
     (identity for fitted models, Phred values for the defaults); ``use_mate`` feeds the
@@ -216,6 +236,8 @@ def _run(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray, k: in
             mixer.update(n, sym, fl, fc)
             ctx.advance(t, n, quals)
             step_advance(t, n, sym, q1, q2, dcnt)
+            if t % YIELD_STEPS == YIELD_STEPS - 1:
+                yield
         ctx.end_batch()
     return ctx_bits
 
@@ -253,17 +275,23 @@ def _encode_parts(run_part: Callable[[dict[str, np.ndarray], StepEncoder], float
     return sum(bits for bits, _ in done), [words for _, words in done]
 
 
-def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], object],
-                  rows: dict[str, np.ndarray], words: list[bytes], quals: np.ndarray, workers: int) -> None:
-    """``run_part(rows, decoder)`` over each part, filling ``quals`` (zeros before).
+def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], Iterator[None]],
+                  rows: dict[str, np.ndarray], words: list[bytes], quals: np.ndarray, workers: int,
+                  arrived: Callable[[], bool] | None = None) -> None:
+    """``run_part(rows, decoder)`` (a :func:`_run_steps` generator) over each part, filling
+    ``quals`` (zeros before). ``arrived()``, when given, says whether the bases have all
+    arrived: until then the parts take turns here (:func:`_take_turns_then_split`).
 
     A forked part sends back its own copy of ``quals``, in which only its rows are
     filled (the rest are still zero), so OR-ing the copies in merges them."""
     split = _split_rows(rows, len(words))
     forking = workers > 1 and len(words) > 1   # then run_jobs runs the parts after the first in children
+    if forking and arrived is not None and forked.available():
+        _take_turns_then_split([run_part(p, StepDecoder(w)) for p, w in zip(split, words)], quals, arrived)
+        return
 
     def job(part: dict[str, np.ndarray], w: bytes, copy: bool) -> np.ndarray | None:
-        run_part(part, StepDecoder(w))
+        _drain(run_part(part, StepDecoder(w)))
         return quals.astype(np.uint8) if copy else None
 
     # in children (codec.forked: the step loop holds the GIL too often for threads to overlap)
@@ -272,6 +300,31 @@ def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], objec
     for copy in done[1:]:
         if copy is not None:
             quals |= copy
+
+
+def _take_turns_then_split(parts: list[Iterator[None]], quals: np.ndarray, arrived: Callable[[], bool]) -> None:
+    """Run the parts' step generators in turns in this process until every base has
+    arrived, then each remaining part in a process of its own (the first here).
+
+    Why: while the bases still decode, their decoder holds one core and the parts share the
+    other. Forked from the start, each part in its own process, they got unequal shares of
+    that core (the scheduler puts one beside the base decoder and lets the other run), so one
+    part ended up to a second after the other with a core idle. Taking turns in one process
+    keeps them level, and once the base decoder is done each gets a core of its own. The
+    fork is a copy of each part's decoder, model and state as they are: the same integers
+    follow whichever process runs them, so the output cannot depend on when it happens."""
+    live = list(parts)
+    while live and not arrived():
+        live = [steps for steps in live if next(steps, _DONE) is not _DONE]
+    if not live:
+        return
+
+    def rest(steps: Iterator[None]) -> np.ndarray:
+        _drain(steps)
+        return quals.astype(np.uint8)
+
+    for copy in forked.run_beside(lambda: _drain(live[0]), [lambda s=steps: rest(s) for steps in live[1:]])[1:]:
+        quals |= copy
 
 
 def _parts_tail(words: list[bytes]) -> bytes:
@@ -449,10 +502,12 @@ class _ArrivingBases:
 
 
 def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                     n_symbols: int, workers: int = 1, ready: Callable[[int], None] | None = None) -> np.ndarray:
+                     n_symbols: int, workers: int = 1, ready: Callable[[int], None] | None = None,
+                     arrived: Callable[[], bool] | None = None) -> np.ndarray:
     """Inverse of :func:`encode_qualities`; returns a flat uint8 array (``workers`` as there).
     ``ready(n)``, when given, blocks until the first ``n`` of ``bases`` are final: the
-    bases may still be decoding in another process."""
+    bases may still be decoding in another process; ``arrived()`` says, without waiting,
+    whether they all are."""
     need = None
     if ready is None:
         lengths, bases, mate = _check_inputs(lengths, bases, mate)
@@ -493,9 +548,9 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     rows = _rows(lengths, mate, seg)
     quals = np.zeros(total, dtype=np.int64)
     with _single_thread():
-        _decode_parts(lambda part, dec: _run(ip, part, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0, quals,
-                                             dec, qin, use_mate, longest, first, need),
-                      rows, _read_parts(words, version), quals, workers)
+        _decode_parts(lambda part, dec: _run_steps(ip, part, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0,
+                                                   quals, dec, qin, use_mate, longest, first, need),
+                      rows, _read_parts(words, version), quals, workers, arrived)
     if total and (quals.max() >= k or quals.min() < 0):
         raise FormatError("qual_mix decoded symbol outside the alphabet")
     return checked_symbols(quals, crc, "qual_mix")

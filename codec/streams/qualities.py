@@ -185,12 +185,14 @@ def shipped_model(payload: bytes) -> str | None:
 
 
 def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                     workers: int = 1, ready: Ready | None = None) -> np.ndarray:
+                     workers: int = 1, ready: Ready | None = None,
+                     arrived: Callable[[], bool] | None = None) -> np.ndarray:
     """Raw quality bytes of the block (``workers`` as in :func:`encode_qualities`).
 
     ``ready(n)``, when given, blocks until the first ``n`` codes of ``bases`` are final
     (they may still be decoding in another process, :class:`codec.forked.Feed`): QUAL_MIX
-    asks chunk by chunk, the other codecs for all of them first."""
+    asks chunk by chunk, the other codecs for all of them first. ``arrived()`` says,
+    without waiting, whether all of them are (QUAL_MIX parts take turns until then)."""
     alphabet, codec_id, r = _read_head(payload)
     if len(alphabet) == 0 and int(lengths.sum()) > 0:
         raise FormatError("empty quality alphabet")
@@ -203,17 +205,18 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
         symbols = _decode_mates(_mate_parts(r), lengths, bases, mate, len(alphabet), workers, ready)
     else:
         symbols = _decode_symbols(codec_id, r.take(r.remaining()), lengths, bases, mate, len(alphabet), workers,
-                                  ready)
+                                  ready, arrived)
     return alphabet[symbols]
 
 
 def _decode_symbols(codec_id: int, payload: bytes, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                    k: int, workers: int, ready: Ready | None = None) -> np.ndarray:
+                    k: int, workers: int, ready: Ready | None = None,
+                    arrived: Callable[[], bool] | None = None) -> np.ndarray:
     decoders = _decoders()
     if codec_id not in decoders:
         raise FormatError(f"unknown quality codec id {codec_id}")
     if codec_id == CodecId.QUAL_MIX:
-        return qual_mix.decode_qualities(payload, lengths, bases, mate, k, workers, ready)
+        return qual_mix.decode_qualities(payload, lengths, bases, mate, k, workers, ready, arrived)
     if ready is not None:
         ready(len(bases))
     return decoders[CodecId(codec_id)](payload, lengths, bases, mate, k)
