@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,8 @@ from .streams.exceptions import BASE_CHAR, BASE_CODE, decode_exceptions, encode_
 from .streams.general import pack_best, unpack
 from .streams.ids import CodecId, StreamId
 from .varint import Reader, encode_uvarint
+
+T = TypeVar("T")
 
 MODE_MODELLED, MODE_VERBATIM = 0, 1
 MAX_FILES = 2
@@ -135,6 +137,29 @@ def _verbatim_block(chunks: list[bytes], n_rec: int) -> BlockResult:
     return BlockResult(body, n_rec, chunks, infos)
 
 
+@contextlib.contextmanager
+def _finish_flag(threads: int) -> Iterator[forked.Feed | None]:
+    """A one-byte :class:`~codec.forked.Feed` that forked children can poll (``complete()``)
+    to see a coder of this process finish (:func:`_flagged`); None without threads or forks."""
+    if threads <= 1 or not forked.available():
+        yield None
+        return
+    flag = forked.Feed(1)
+    try:
+        yield flag
+    finally:
+        flag.close()
+
+
+def _flagged(flag: forked.Feed | None, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, then ``flag`` shows finished (also when ``fn`` fails)."""
+    try:
+        return fn(*args)
+    finally:
+        if flag is not None:
+            flag.publish(1)
+
+
 def compress_block(chunks: list[bytes], starts: list[int], level: int,
                    paths: list[str] | None = None, threads: int = 1) -> BlockResult:
     """Encode the chunks (whole records, equal record counts) into a block body.
@@ -155,12 +180,13 @@ def compress_block(chunks: list[bytes], starts: list[int], level: int,
     seq = np.frombuffer(b"".join(b.seq for b in parsed), dtype=np.uint8)
     qual = np.frombuffer(b"".join(b.qual for b in parsed), dtype=np.uint8)
     codes = BASE_CODE[seq]
-    with _stream_pool(threads) as run:
+    with _stream_pool(threads) as run, _finish_flag(threads) as bases_done:
         # the heavy coders are independent when encoding: qualities, bases and names overlap
         # (their kernels release the GIL, a long-read block's quality parts run in child
-        # processes); results are joined in a fixed order
-        quals_job = run(qualities.encode_qualities, qual, lens, codes, mate, level, threads)
-        bases_job = run(bases.encode_bases, codes, lens, mate, level, bases.error_rate(qual))
+        # processes, in turns until the bases are done); results are joined in a fixed order
+        quals_job = run(qualities.encode_qualities, qual, lens, codes, mate, level, threads,
+                        bases_done.complete if bases_done else None)
+        bases_job = run(_flagged, bases_done, bases.encode_bases, codes, lens, mate, level, bases.error_rate(qual))
         names_jobs = [run(_encode_names, blk.names, parsed[0].names if i else None) for i, blk in enumerate(parsed)]
         streams = [_stream(StreamId.LAYOUT, CodecId.RAW, n_rec, layout.encode_layout(parsed), infos)]
         for i, job in enumerate(names_jobs):

@@ -254,15 +254,19 @@ def test_qual_mix_parts_payload(monkeypatch) -> None:
         assert_rejects_damage(lambda blob: qual_mix.decode_qualities(blob, lengths, bases, mate, 9, workers),
                               payload, b"\x03", (payload[:-8] + bytes([payload[-8] ^ 0x10]) + payload[-7:],))
 
-def test_qual_mix_parts_take_turns_until_the_bases_arrive_then_split(monkeypatch) -> None:
-    """Fed by a base decoder (``arrived`` given), the parts take turns in one process until
-    every base has arrived, then run in a process each; where the switch falls changes
-    nothing, and a damaged part still fails."""
+def test_qual_mix_parts_take_turns_until_the_bases_are_done_then_split(monkeypatch) -> None:
+    """Beside a base coder (``arrived`` / ``others_done`` given), the parts take turns in one
+    process until the bases are done, then run in a process each; where the switch falls
+    changes nothing, and a damaged part still fails."""
     quals, lengths, bases, mate = long_read_block()
     monkeypatch.setattr(qual_mix, "PART_MIN_SYMBOLS", 1000)
     monkeypatch.setattr(qual_mix, "YIELD_STEPS", 7)
     payload = qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
     assert _layout(payload) == qual_mix.VERSION_PARTS
+    for flips in ([True], [False] * 3 + [True], [False]):   # done at once, after three turns, never
+        calls = iter(flips + [flips[-1]] * 10 ** 6)
+        assert qual_mix.encode_with_estimate(quals, lengths, bases, mate, 9, level=2, workers=2,
+                                             others_done=lambda: next(calls))[0] == payload
     turns = []
 
     def arrived_after(n: int):

@@ -73,7 +73,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from typing import TypeVar
 
 import numpy as np
 
@@ -113,7 +113,7 @@ W0 = 128          # initial weight in 1/256 (0.5)
 W0_DEFAULT = 192  # initial weight of the default model (it is good from the first read)
 ENCODE_NICE = 5   # priority of the encoder's part processes below the base stream's (_encode_parts)
 YIELD_STEPS = 256  # steps between turns when parts take turns in one process (_take_turns_then_split)
-_DONE = object()
+T = TypeVar("T")
 # fitting work per level in symbol-steps: (per input symbol, minimum, maximum)
 # (level 5 and below: qualities.py uses the context model alone, see its docstring)
 WORK = {2: (0.1, 1e5, 2e5), 3: (0.15, 1.5e5, 3e5), 4: (0.2, 2e5, 4e5), 5: (0.25, 2.5e5, 5e5),
@@ -159,13 +159,8 @@ def _n_mix(k: int) -> int:
     return N_BUCKETS
 
 
-def _run(*args: Any, **kwargs: Any) -> float:
-    """:func:`_run_steps` to the end: (encoder only) its estimate of the context model's bits."""
-    return _drain(_run_steps(*args, **kwargs))
-
-
-def _drain(steps: Iterator[None]) -> float:
-    """Run a :func:`_run_steps` generator to its end; its return value."""
+def _drain(steps: Generator[None, None, T]) -> T:
+    """Run a step generator (:func:`_run_steps`) to its end; its return value."""
     try:
         while True:
             next(steps)
@@ -180,7 +175,7 @@ def _run_steps(ip: IntPredictor, rows: dict[str, np.ndarray], bases: np.ndarray,
                ) -> Generator[None, None, float]:
     """Shared encode/decode loop: chunk by chunk, step by step, one coder call per step.
     A generator that pauses every YIELD_STEPS steps, so that one process can take turns
-    between parts (:func:`_take_turns_then_split`); :func:`_run` runs it through.
+    between parts (:func:`_take_turns_then_split`); :func:`_drain` runs it through.
 
     ``qin`` maps symbols (and the start token K) to the LSTM's previous-quality inputs
     (identity for fitted models, Phred values for the defaults); ``use_mate`` feeds the
@@ -260,18 +255,31 @@ def _split_rows(rows: dict[str, np.ndarray], parts: int) -> list[dict[str, np.nd
     return [{key: np.ascontiguousarray(v[p::parts]) for key, v in rows.items()} for p in range(parts)]
 
 
-def _encode_parts(run_part: Callable[[dict[str, np.ndarray], StepEncoder], float],
-                  rows: dict[str, np.ndarray], parts: int, workers: int) -> tuple[float, list[bytes]]:
-    """``run_part(rows, encoder)`` over each part: (summed context-model estimate, words per part)."""
-    def job(part: dict[str, np.ndarray]) -> tuple[float, bytes]:
+def _encode_parts(run_part: Callable[[dict[str, np.ndarray], StepEncoder], Generator[None, None, float]],
+                  rows: dict[str, np.ndarray], parts: int, workers: int,
+                  others_done: Callable[[], bool] | None = None) -> tuple[float, list[bytes]]:
+    """``run_part(rows, encoder)`` (a :func:`_run_steps` generator) over each part: (summed
+    context-model estimate, words per part). ``others_done()``, when given, says whether the
+    base stream's coder has finished: until then the parts take turns in one child
+    (:func:`_take_turns_then_split`)."""
+    def steps(part: dict[str, np.ndarray]) -> Generator[None, None, tuple[float, bytes]]:
         enc = StepEncoder()
-        bits = run_part(part, enc)
+        bits = yield from run_part(part, enc)
         return bits, enc.finish()
+
+    def job(part: dict[str, np.ndarray]) -> tuple[float, bytes]:
+        return _drain(steps(part))
+
+    split = _split_rows(rows, parts)
+    if others_done is not None and workers > 1 and parts > 1 and forked.available():
+        done = forked.start(lambda: _take_turns_then_split([steps(p) for p in split], others_done),
+                            ENCODE_NICE).result()
+        return sum(bits for bits, _ in done), [words for _, words in done]
 
     # side by side, every part in a child at lower priority: the base stream, coded beside on
     # a thread of this process, is one indivisible run (lzma, or the context model) while the
     # parts share whatever it leaves, so it should never wait for them
-    done = forked.run_jobs([lambda p=p: job(p) for p in _split_rows(rows, parts)], workers, ENCODE_NICE)
+    done = forked.run_jobs([lambda p=p: job(p) for p in split], workers, ENCODE_NICE)
     return sum(bits for bits, _ in done), [words for _, words in done]
 
 
@@ -287,7 +295,12 @@ def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], Itera
     split = _split_rows(rows, len(words))
     forking = workers > 1 and len(words) > 1   # then run_jobs runs the parts after the first in children
     if forking and arrived is not None and forked.available():
-        _take_turns_then_split([run_part(p, StepDecoder(w)) for p, w in zip(split, words)], quals, arrived)
+        def part(rows: dict[str, np.ndarray], w: bytes) -> Generator[None, None, np.ndarray]:
+            yield from run_part(rows, StepDecoder(w))
+            return quals.astype(np.uint8)
+
+        for copy in _take_turns_then_split([part(p, w) for p, w in zip(split, words)], arrived):
+            quals |= copy
         return
 
     def job(part: dict[str, np.ndarray], w: bytes, copy: bool) -> np.ndarray | None:
@@ -302,29 +315,35 @@ def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], Itera
             quals |= copy
 
 
-def _take_turns_then_split(parts: list[Iterator[None]], quals: np.ndarray, arrived: Callable[[], bool]) -> None:
-    """Run the parts' step generators in turns in this process until every base has
-    arrived, then each remaining part in a process of its own (the first here).
+def _take_turns_then_split(parts: list[Generator[None, None, T]], done: Callable[[], bool]) -> list[T]:
+    """The parts' results, in order: their step generators (:func:`_run_steps`) run in turns
+    in this process until ``done()`` (the other stream's coder has finished), then each
+    part left in a process of its own (the first here).
 
-    Why: while the bases still decode, their decoder holds one core and the parts share the
-    other. Forked from the start, each part in its own process, they got unequal shares of
-    that core (the scheduler puts one beside the base decoder and lets the other run), so one
-    part ended up to a second after the other with a core idle. Taking turns in one process
-    keeps them level, and once the base decoder is done each gets a core of its own. The
-    fork is a copy of each part's decoder, model and state as they are: the same integers
-    follow whichever process runs them, so the output cannot depend on when it happens."""
-    live = list(parts)
-    while live and not arrived():
-        live = [steps for steps in live if next(steps, _DONE) is not _DONE]
-    if not live:
-        return
-
-    def rest(steps: Iterator[None]) -> np.ndarray:
-        _drain(steps)
-        return quals.astype(np.uint8)
-
-    for copy in forked.run_beside(lambda: _drain(live[0]), [lambda s=steps: rest(s) for steps in live[1:]])[1:]:
-        quals |= copy
+    Why: while the other stream (the bases) is still being coded, its coder holds one core
+    and the parts share the other. Forked from the start, each part in its own process, they
+    got unequal shares of that core (the scheduler puts one beside the base coder and lets
+    the other run), and one part ended up to a second after the other with a core idle.
+    Taking turns in one process keeps them level; once the base coder is done each gets a
+    core of its own. A fork copies each part's coder, model and state as they are: the same
+    integers follow whichever process runs them, so the bytes cannot depend on when it
+    happens."""
+    results: dict[int, T] = {}
+    live = list(enumerate(parts))
+    while live and not done():
+        still = []
+        for i, steps in live:
+            try:
+                next(steps)
+                still.append((i, steps))
+            except StopIteration as end:
+                results[i] = end.value
+        live = still
+    if live:
+        (_, first), rest = live[0], live[1:]
+        outs = forked.run_beside(lambda: _drain(first), [lambda s=steps: _drain(s) for _, steps in rest])
+        results.update((i, out) for (i, _), out in zip(live, outs))
+    return [results[i] for i in range(len(parts))]
 
 
 def _parts_tail(words: list[bytes]) -> bytes:
@@ -400,13 +419,14 @@ def _default_parts(kind: str, phred: np.ndarray, k: int, sha: bytes | None
 
 def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
                          n_symbols: int, level: int = 7, *, default: tuple[str, np.ndarray] | None = None,
-                         workers: int = 1) -> tuple[bytes, float]:
+                         workers: int = 1, others_done: Callable[[], bool] | None = None) -> tuple[bytes, float]:
     """Payload, and an estimate (bytes) of what the context model alone would have coded.
 
     ``default = (kind, phred)`` (see :func:`default_mapping`) codes with the shipped
     default model of ``kind`` (MODE_DEFAULT: no fitting, no weights in the payload);
     ``phred[s]`` is the Phred value (0..93) of symbol ``s``. ``workers`` > 1 codes the
-    parts of a long-read block (:func:`n_parts`) side by side; the bytes are the same."""
+    parts of a long-read block (:func:`n_parts`) side by side; the bytes are the same, and so
+    with ``others_done`` (see :func:`_encode_parts`)."""
     quals, lengths, bases, mate, k = check_encode_inputs(quals, lengths, bases, mate, n_symbols)
     if len(quals) == 0 or k <= 1:
         return struct.pack("<BB", VERSION, MODE_EMPTY), 0.0
@@ -428,8 +448,9 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         with _single_thread():
             q64 = quals.astype(np.int64)
             ctx_bits, words = _encode_parts(
-                lambda part, enc: _run(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT, W0_DEFAULT, q64, enc,
-                                       qin, defaults.sees_mate(kind), longest, first), rows, parts, workers)
+                lambda part, enc: _run_steps(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT, W0_DEFAULT, q64,
+                                             enc, qin, defaults.sees_mate(kind), longest, first),
+                rows, parts, workers, others_done)
         head = _head(version, MODE_DEFAULT, k, seg, first, shift, betas, W0_DEFAULT)
         head += bytes([defaults.kind_id(kind)]) + digest + phred.tobytes()
         head += struct.pack("<I", zlib.crc32(quals.tobytes()))
@@ -439,9 +460,10 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         qm = quantize(model)
         ip = IntPredictor(qm)
         q64 = quals.astype(np.int64)
-        ctx_bits, words = _encode_parts(lambda part, enc: _run(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT,
-                                                               W0, q64, enc, longest=longest, first=first),
-                                        rows, parts, workers)
+        ctx_bits, words = _encode_parts(lambda part, enc: _run_steps(ip, part, bases, k, CHUNK, shift, betas,
+                                                                     LR_SHIFT, W0, q64, enc, longest=longest,
+                                                                     first=first),
+                                        rows, parts, workers, others_done)
     head = _head(version, MODE_MIX, k, seg, first, shift, betas, W0)
     head += blob(qm.to_bytes()) + struct.pack("<I", zlib.crc32(quals.tobytes()))
     return head + _parts_tail(words), ctx_bits / 8

@@ -83,7 +83,8 @@ def _lstm_pays(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate
 
 
 def _encode_symbols(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                    k: int, level: int, alphabet: np.ndarray, workers: int = 1) -> tuple[bytes, CodecId]:
+                    k: int, level: int, alphabet: np.ndarray, workers: int = 1,
+                    others_done: Callable[[], bool] | None = None) -> tuple[bytes, CodecId]:
     if level < MIX_MIN_LEVEL and (level <= 1 or not USE_DEFAULTS):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
     default = qual_mix.default_mapping(alphabet, lengths, mate) if level < MIX_MIN_LEVEL else None
@@ -91,7 +92,7 @@ def _encode_symbols(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray,
                                                                            default):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
     mixed, ctx_estimate = qual_mix.encode_with_estimate(symbols, lengths, bases, mate, k, level,
-                                                        default=default, workers=workers)
+                                                        default=default, workers=workers, others_done=others_done)
     if ctx_estimate < 1.01 * len(mixed):
         plain = qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level)
         if len(plain) <= len(mixed):
@@ -127,10 +128,12 @@ def _encode_mates(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, m
 
 
 def encode_qualities(qual: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
-                     level: int, workers: int = 1) -> tuple[bytes, CodecId]:
+                     level: int, workers: int = 1, others_done: Callable[[], bool] | None = None
+                     ) -> tuple[bytes, CodecId]:
     """``qual``: raw quality bytes of the block; ``bases``: codes 0..4. ``workers``: processes
     the block's independent halves (a pair's mates, a long-read block's parts) may be coded on;
-    it never changes the bytes."""
+    it never changes the bytes. ``others_done()``, when given, says whether the block's other
+    heavy coder (the bases) has finished: a long-read block's parts take turns until then."""
     alphabet = np.unique(qual)
     head = blob(alphabet.tobytes())
     if len(alphabet) <= 1:
@@ -141,7 +144,8 @@ def encode_qualities(qual: np.ndarray, lengths: np.ndarray, bases: np.ndarray, m
     if level in MATES_LEVELS and _is_pair(mate):
         payload = _encode_mates(symbols, lengths, bases, mate, len(alphabet), level, alphabet, workers)
         return head + bytes([CodecId.QUAL_MATES]) + payload, CodecId.QUAL_MATES
-    payload, codec_id = _encode_symbols(symbols, lengths, bases, mate, len(alphabet), level, alphabet, workers)
+    payload, codec_id = _encode_symbols(symbols, lengths, bases, mate, len(alphabet), level, alphabet, workers,
+                                        others_done)
     return head + bytes([codec_id]) + payload, codec_id
 
 
