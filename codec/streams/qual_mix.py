@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from typing import TypeVar
 
 import numpy as np
@@ -283,7 +283,7 @@ def _encode_parts(run_part: Callable[[dict[str, np.ndarray], StepEncoder], Gener
     return sum(bits for bits, _ in done), [words for _, words in done]
 
 
-def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], Iterator[None]],
+def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], Generator[None, None, float]],
                   rows: dict[str, np.ndarray], words: list[bytes], quals: np.ndarray, workers: int,
                   arrived: Callable[[], bool] | None = None) -> None:
     """``run_part(rows, decoder)`` (a :func:`_run_steps` generator) over each part, filling
@@ -295,8 +295,8 @@ def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], Itera
     split = _split_rows(rows, len(words))
     forking = workers > 1 and len(words) > 1   # then run_jobs runs the parts after the first in children
     if forking and arrived is not None and forked.available():
-        def part(rows: dict[str, np.ndarray], w: bytes) -> Generator[None, None, np.ndarray]:
-            yield from run_part(rows, StepDecoder(w))
+        def part(part_rows: dict[str, np.ndarray], w: bytes) -> Generator[None, None, np.ndarray]:
+            yield from run_part(part_rows, StepDecoder(w))
             return quals.astype(np.uint8)
 
         for copy in _take_turns_then_split([part(p, w) for p, w in zip(split, words)], arrived):
