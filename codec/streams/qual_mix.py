@@ -261,25 +261,20 @@ def _encode_parts(run_part: Callable[[dict[str, np.ndarray], StepEncoder], Gener
     """``run_part(rows, encoder)`` (a :func:`_run_steps` generator) over each part: (summed
     context-model estimate, words per part). ``others_done()``, when given, says whether the
     base stream's coder has finished: until then the parts take turns in one child
-    (:func:`_take_turns_then_split`)."""
+    (:func:`_take_turns_then_split`); without it they split at once."""
     def steps(part: dict[str, np.ndarray]) -> Generator[None, None, tuple[float, bytes]]:
         enc = StepEncoder()
         bits = yield from run_part(part, enc)
         return bits, enc.finish()
 
-    def job(part: dict[str, np.ndarray]) -> tuple[float, bytes]:
-        return _drain(steps(part))
-
-    split = _split_rows(rows, parts)
-    if others_done is not None and workers > 1 and parts > 1 and forked.available():
-        done = forked.start(lambda: _take_turns_then_split([steps(p) for p in split], others_done),
-                            ENCODE_NICE).result()
-        return sum(bits for bits, _ in done), [words for _, words in done]
-
-    # side by side, every part in a child at lower priority: the base stream, coded beside on
-    # a thread of this process, is one indivisible run (lzma, or the context model) while the
-    # parts share whatever it leaves, so it should never wait for them
-    done = forked.run_jobs([lambda p=p: job(p) for p in split], workers, ENCODE_NICE)
+    split = [steps(p) for p in _split_rows(rows, parts)]
+    if workers > 1 and parts > 1:
+        # every part in children at lower priority: the base stream, coded beside on a thread
+        # of this process, is one indivisible run (lzma, or the context model) while the parts
+        # share whatever it leaves, so it should never wait for them
+        done = forked.start(lambda: _take_turns_then_split(split, others_done or _at_once), ENCODE_NICE).result()
+    else:
+        done = [_drain(part) for part in split]
     return sum(bits for bits, _ in done), [words for _, words in done]
 
 
@@ -288,31 +283,28 @@ def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], Gener
                   arrived: Callable[[], bool] | None = None) -> None:
     """``run_part(rows, decoder)`` (a :func:`_run_steps` generator) over each part, filling
     ``quals`` (zeros before). ``arrived()``, when given, says whether the bases have all
-    arrived: until then the parts take turns here (:func:`_take_turns_then_split`).
+    arrived: until then the parts take turns here (:func:`_take_turns_then_split`); without
+    it they split at once (in children: the step loop holds the GIL too often for threads).
 
     A forked part sends back its own copy of ``quals``, in which only its rows are
     filled (the rest are still zero), so OR-ing the copies in merges them."""
     split = _split_rows(rows, len(words))
-    forking = workers > 1 and len(words) > 1   # then run_jobs runs the parts after the first in children
-    if forking and arrived is not None and forked.available():
-        def part(part_rows: dict[str, np.ndarray], w: bytes) -> Generator[None, None, np.ndarray]:
-            yield from run_part(part_rows, StepDecoder(w))
-            return quals.astype(np.uint8)
-
-        for copy in _take_turns_then_split([part(p, w) for p, w in zip(split, words)], arrived):
-            quals |= copy
+    if workers <= 1 or len(words) < 2:
+        for part_rows, w in zip(split, words):
+            _drain(run_part(part_rows, StepDecoder(w)))
         return
 
-    def job(part: dict[str, np.ndarray], w: bytes, copy: bool) -> np.ndarray | None:
-        _drain(run_part(part, StepDecoder(w)))
-        return quals.astype(np.uint8) if copy else None
+    def part(part_rows: dict[str, np.ndarray], w: bytes) -> Generator[None, None, np.ndarray]:
+        yield from run_part(part_rows, StepDecoder(w))
+        return quals.astype(np.uint8)
 
-    # in children (codec.forked: the step loop holds the GIL too often for threads to overlap)
-    done = forked.run_jobs([lambda i=i, p=p, w=w: job(p, w, forking and i > 0)
-                            for i, (p, w) in enumerate(zip(split, words))], workers)
-    for copy in done[1:]:
-        if copy is not None:
-            quals |= copy
+    for copy in _take_turns_then_split([part(p, w) for p, w in zip(split, words)], arrived or _at_once):
+        quals |= copy
+
+
+def _at_once() -> bool:
+    """``done`` for :func:`_take_turns_then_split` when nothing is coded beside: split at once."""
+    return True
 
 
 def _take_turns_then_split(parts: list[Generator[None, None, T]], done: Callable[[], bool]) -> list[T]:
