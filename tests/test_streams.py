@@ -139,8 +139,9 @@ def test_lzma_runs_in_full_on_accurate_long_reads_and_never_on_noisy_ones(monkey
     locus = rng.integers(0, 4, 2000).astype(np.uint8)
     codes, lens = np.tile(locus, 30), np.full(30, 2000, np.int64)
     mate = np.zeros(30, np.uint8)
-    assert bases.error_rate(np.frombuffer(b"+" * 10, np.uint8)) == pytest.approx(0.1)   # Phred 10
-    assert bases.error_rate(np.zeros(0, np.uint8)) == 1.0
+    assert bases.error_rate(np.frombuffer(b"+5" * 5, np.uint8)) == pytest.approx(0.055)   # Phred 10 and 20
+    assert bases.error_rate(np.zeros(0, np.uint8)) is None
+    assert bases.error_rate(np.frombuffer(b"!" * 10, np.uint8)) is None   # one value: a placeholder
     hifi, codec = bases.encode_bases(codes, lens, mate, 5, errors=0.001)
     assert codec == CodecId.LZMA_TURNED and np.array_equal(bases.decode_bases(hifi, lens, mate, codes == 4), codes)
     calls = []
@@ -164,6 +165,25 @@ def test_lzma_runs_in_full_on_accurate_long_reads_and_never_on_noisy_ones(monkey
     calls.clear()   # the same bases as short reads: the check on the first batch skips the full run
     bases.encode_bases(unique, np.full(600, 100, np.int64), np.zeros(600, np.uint8), 6, errors=0.001)
     assert calls == []
+
+
+def test_long_reads_with_placeholder_qualities_try_both_and_keep_the_smaller(monkeypatch):
+    """One quality value throughout says nothing about errors (error_rate None): lzma runs
+    beside the context model and the smaller payload is kept, whichever it is."""
+    rng = np.random.default_rng(5)
+    locus = rng.integers(0, 4, 2000).astype(np.uint8)
+    mate = np.zeros(30, np.uint8)
+    lens = np.full(30, 2000, np.int64)
+    copies = np.tile(locus, 30)   # exact copies: lzma wins
+    payload, codec = bases.encode_bases(copies, lens, mate, 5, errors=None)
+    assert codec == CodecId.LZMA_TURNED
+    assert np.array_equal(bases.decode_bases(payload, lens, mate, copies == 4), copies)
+    calls = []
+    # a stand-in that records the full runs and always loses: the context model is kept
+    monkeypatch.setattr(bases, "_full_lzma", lambda data: calls.append(len(data)) or bytes(2 * len(data)))
+    payload, codec = bases.encode_bases(copies, lens, mate, 5, errors=None)
+    assert codec == CodecId.BASE_CTX and calls == [60000]
+    assert np.array_equal(bases.decode_bases(payload, lens, mate, copies == 4), copies)
 
 
 def test_trial_encodes_on_shared_tables_cost_what_fresh_tables_do():
