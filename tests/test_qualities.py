@@ -277,9 +277,14 @@ def test_qual_mix_parts_take_turns_until_the_bases_are_done_then_split(monkeypat
 
     for n in (0, 3, 10 ** 9):   # at once, after three turns, never
         turns.clear()
-        out = qual_mix.decode_qualities(payload, lengths, bases, mate, 9, 2, lambda _: None, arrived_after(n))
+        waits: list[int] = []   # the first base is waited for before the first turn is asked about
+
+        def ready(m: int) -> None:
+            waits.append(m) if turns else waits.append(-m)
+        out = qual_mix.decode_qualities(payload, lengths, bases, mate, 9, 2, ready, arrived_after(n))
         assert np.array_equal(out, quals)
         assert len(turns) == n + 1 if n < 10 ** 9 else len(turns) > 4   # asked before each round
+        assert waits[0] == -1
     assert_rejects_damage(lambda blob: qual_mix.decode_qualities(blob, lengths, bases, mate, 9, 2, lambda _: None,
                                                                  arrived_after(2)),
                           payload, b"\x03", (payload[:-8] + bytes([payload[-8] ^ 0x10]) + payload[-7:],))
