@@ -119,8 +119,9 @@ def _default_archive(inputs: tuple[str, ...]) -> str:
 def compress(inputs, output, to_stdout, force, keep, remove, level, block_size, threads, quiet, verbose):
     """Compress a FASTQ file, or an R1/R2 pair into one archive.
 
-    Inputs may be plain or gzip-compressed (detected from the bytes) and '-'
-    reads standard input.
+    Inputs may be plain or compressed with gzip, bzip2, xz or zstd (detected
+    from the bytes; zstd needs the zstandard package) and '-' reads standard
+    input.
     """
     if len(inputs) > 2:
         _fail("give one FASTQ file or an R1/R2 pair")
@@ -147,18 +148,25 @@ def compress(inputs, output, to_stdout, force, keep, remove, level, block_size, 
                 os.unlink(p)
 
 
-def _strip_gz(name: str) -> str:
-    """The restored file is plain FASTQ, so a '.gz' the input had is dropped from its name."""
-    return name[:-3] if name.endswith(".gz") else name
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+
+
+def _strip_compression(name: str) -> str:
+    """The restored file is plain FASTQ, so a '.gz' (or .bz2, .xz, .zst) the input had is
+    dropped from its name."""
+    for suffix in COMPRESSED_SUFFIXES:
+        if name.endswith(suffix):
+            return name[:-len(suffix)]
+    return name
 
 
 def _default_outputs(archive: str, n_files: int, header_inputs: list[str]) -> list[str]:
-    base = _strip_gz(archive[:-len(SUFFIX)]) if archive.endswith(SUFFIX) else archive + ".out"
+    base = _strip_compression(archive[:-len(SUFFIX)]) if archive.endswith(SUFFIX) else archive + ".out"
     if n_files == 1:
         return [base]
     directory = os.path.dirname(archive)
     second = header_inputs[1] if len(header_inputs) > 1 and header_inputs[1] != "-" else None
-    return [base, os.path.join(directory, _strip_gz(second)) if second else base + ".R2"]
+    return [base, os.path.join(directory, _strip_compression(second)) if second else base + ".R2"]
 
 
 def _peek_header(archive: str) -> dict:

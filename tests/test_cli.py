@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
+import lzma
 import os
 import subprocess
 import sys
@@ -160,6 +162,38 @@ def test_console_script_runs_as_subprocess(tmp_path):
     out = subprocess.run(exe + ["compress", str(DATA / "bad_no_at.fastq"), "-o", str(tmp_path / "z")],
                          capture_output=True, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert out.returncode == 1 and b"Traceback" not in out.stderr and b"line 5" in out.stderr
+
+
+def _zstd(data: bytes) -> bytes:
+    zstandard = pytest.importorskip("zstandard")
+    return zstandard.ZstdCompressor().compress(data)
+
+
+COMPRESSORS = {".bz2": bz2.compress, ".xz": lzma.compress, ".zst": _zstd}
+
+
+@pytest.mark.parametrize("suffix", sorted(COMPRESSORS))
+def test_bzip2_xz_and_zstd_inputs_read_from_files_pipes_and_stdin(tmp_path, cli, suffix):
+    """Detected by their magic bytes (never the name); the restored file drops the suffix."""
+    packed = COMPRESSORS[suffix](SIMPLE.read_bytes())
+    src = tmp_path / f"reads.fastq{suffix}"
+    src.write_bytes(packed)
+    assert cli("compress", src)[0] == 0
+    assert cli("decompress", tmp_path / f"reads.fastq{suffix}.seqlm")[0] == 0
+    assert (tmp_path / "reads.fastq").read_bytes() == SIMPLE.read_bytes()
+    code, archive, _ = cli("compress", "-", "-c", input=packed)
+    assert code == 0 and cli("decompress", "-", "-c", input=archive)[1] == SIMPLE.read_bytes()
+    fifo = tmp_path / "fifo"   # a named pipe cannot seek back over the magic bytes
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f"cat '{src}' > '{fifo}'"])
+    code, archive, _ = cli("compress", fifo, "-c")
+    writer.wait()
+    assert code == 0 and cli("decompress", "-", "-c", input=archive)[1] == SIMPLE.read_bytes()
+    damaged = tmp_path / f"bad.fastq{suffix}"
+    damaged.write_bytes(packed[:len(packed) // 2])
+    code, _, err = cli("compress", damaged, "-o", tmp_path / "bad.seqlm")
+    assert code == 1 and b"cannot read input" in err and err.count(b"\n") == 1
+    assert not (tmp_path / "bad.seqlm").exists()
 
 
 def test_gzip_input_restores_plain_fastq_name(tmp_path, cli):

@@ -1,47 +1,23 @@
-"""Open FASTQ inputs (plain or gzip, path or stdin) and cut them into blocks.
+"""Cut FASTQ inputs (opened by :mod:`.inputs`) into blocks.
 
-Gzip is detected by its magic bytes, never by the file name. Blocks always end
-on a record boundary (every fourth newline), so each block parses on its own;
-for R1/R2 pairs the second file is cut at the same record counts as the first.
+Blocks always end on a record boundary (every fourth newline), so each block parses
+on its own; for R1/R2 pairs the second file is cut at the same record counts as the first.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-import sys
 from collections.abc import Iterator
 from typing import BinaryIO
 
 import numpy as np
 
 from ..errors import FastqFormatError, InputMismatchError
-
-try:  # ISA-L's gzip is several times faster than zlib's and reads the same files
-    from isal import igzip as _gzip
-except ImportError:  # pragma: no cover - isal comes with dnaio, but stay optional
-    _gzip = gzip  # type: ignore[assignment]
-
-GZIP_MAGIC = b"\x1f\x8b"
-READ_SIZE = 1 << 20
+from .inputs import READ_SIZE, open_input, read_errors
 
 
 def is_blank_tail(data: bytes) -> bool:
     """Whether ``data`` holds nothing but empty lines (LF or CRLF), or nothing at all."""
     return not data.replace(b"\r\n", b"\n").strip(b"\n")
-
-
-def open_input(path: str) -> BinaryIO:
-    """Binary stream of the decompressed FASTQ at ``path`` ('-' = stdin)."""
-    if path != "-":
-        with open(path, "rb") as probe:
-            is_gzip = probe.read(2) == GZIP_MAGIC
-        return _gzip.open(path, "rb") if is_gzip else open(path, "rb")  # type: ignore[return-value]
-    raw = sys.stdin.buffer
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
-    if buffered.peek(2)[:2] == GZIP_MAGIC:
-        return _gzip.open(buffered, "rb")  # type: ignore[return-value]
-    return buffered
 
 
 class RecordChunker:
@@ -60,7 +36,7 @@ class RecordChunker:
         while not self.eof and len(self.buffer) < want:
             try:
                 chunk = self.stream.read(max(READ_SIZE, want - len(self.buffer)))
-            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            except read_errors() as exc:
                 raise FastqFormatError(f"cannot read input: {exc}", path=self.path) from exc
             if not chunk:
                 self.eof = True
