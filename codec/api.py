@@ -192,7 +192,10 @@ def _check_trailer(trailer: container.Trailer | None, n_blocks: int, n_records: 
 def atomic_output(path: str) -> Iterator[BinaryIO]:
     """A temporary file beside ``path``, renamed over it only on success."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".seqlm-", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".seqlm-", suffix=".tmp", dir=directory)
+    except OSError as exc:   # name the output asked for, not the temporary name
+        raise OSError(exc.errno, f"cannot write there ({exc.strerror})", path) from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a new file should honour the umask

@@ -196,6 +196,12 @@ def test_bzip2_xz_and_zstd_inputs_read_from_files_pipes_and_stdin(tmp_path, cli,
     assert not (tmp_path / "bad.seqlm").exists()
 
 
+def test_output_in_a_missing_directory_names_the_output(tmp_path, cli):
+    target = tmp_path / "no" / "such" / "x.seqlm"
+    code, _, err = cli("compress", SIMPLE, "-o", target)
+    assert code == 1 and str(target).encode() in err and b".tmp" not in err and err.count(b"\n") == 1
+
+
 def test_gzip_input_restores_plain_fastq_name(tmp_path, cli):
     src = tmp_path / "reads.fastq.gz"
     src.write_bytes(gzip.compress(SIMPLE.read_bytes()))
