@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .hostspeed import MIN_REFERENCE_S, host_factor, load_reference
+
 Row = dict[str, Any]
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "results.json"
 LOSSLESS_CRAM = "cram-lossless"
@@ -142,6 +144,30 @@ def _failed(d: dict[str, Any], prefix: str) -> str:
     return f"— ({rows[0]['status']})" if rows else "—"
 
 
+def host_section(results: dict[str, Any], reference: dict[tuple[str, str], float]) -> list[str]:
+    """seqlm's MB/s at the host speed of ../shared/ANCHORS.md (:mod:`benchmarks.hostspeed`)."""
+    found = host_factor(results, reference)
+    if found is None:
+        return []
+    factor, pairs = found
+    lines = ["## Host speed: seqlm's MB/s at the speed of ANCHORS.md's host", "",
+             f"The anchors' compressions took {factor:.2f}x their time in ../shared/ANCHORS.md (geometric mean "
+             f"over {pairs} (anchor, dataset) pairs of at least {MIN_REFERENCE_S} s there; gzip, bzip2, xz and "
+             "zstd, measured there with nothing else running): the host ran "
+             f"{abs(100 * (factor - 1)):.0f} % {'slower' if factor >= 1 else 'faster'} than then. seqlm's MB/s "
+             "times that factor estimates its speed on the host of ANCHORS.md (an estimate: seqlm keeps two "
+             "cores busy, the anchors one).", ""]
+    rows = []
+    for d in results["datasets"]:
+        ours = seqlm_row(d)
+        if ours is None:
+            continue
+        rows.append([dataset_title(d), fmt(ours["comp_mb_s"], 2), fmt(ours["decomp_mb_s"], 2),
+                     fmt(ours["comp_mb_s"] * factor, 2), fmt(ours["decomp_mb_s"] * factor, 2)])
+    return lines + table(["dataset", "comp MB/s", "decomp MB/s", "comp MB/s at reference",
+                          "decomp MB/s at reference"], "lrrrr", rows) + [""]
+
+
 def summary_section(results: dict[str, Any]) -> list[str]:
     labels = [c["label"] for c in results["codecs"]]
     rows = []
@@ -197,10 +223,13 @@ def _dataset_notes(d: dict[str, Any]) -> list[str]:
     return [""] + lines if lines else []
 
 
-def render(results: dict[str, Any]) -> str:
+def render(results: dict[str, Any], reference: dict[tuple[str, str], float] | None = None) -> str:
+    """``reference``: ANCHORS.md's compression times (default: read from ../shared beside the repo)."""
     lines = header_section(results) + codecs_section(results)
     if results["datasets"]:
-        lines += headline_section(results) + summary_section(results)
+        lines += headline_section(results)
+        lines += host_section(results, load_reference() if reference is None else reference)
+        lines += summary_section(results)
         lines += ["## Per dataset", ""]
         for d in results["datasets"]:
             lines += dataset_section(d)

@@ -238,3 +238,39 @@ def test_python_children_run_from_cached_bytecode(monkeypatch):
     assert "PYTHONDONTWRITEBYTECODE" not in env
     assert env["PYTHONPYCACHEPREFIX"] == str(BYTECODE_CACHE)
     assert env["PYTHONPATH"].split(os.pathsep)[0] == str(REPO_ROOT)
+
+
+def test_host_factor_from_anchors_md_tables() -> None:
+    """Per-dataset ANCHORS.md rows give reference compression times; the factor is the
+    geometric mean of this run's over them, counting neither short references nor subsets."""
+    from benchmarks import hostspeed
+
+    text = "\n".join([
+        "### shared — setA (R1+R2)", "",
+        "| tool | version | threads | compressed bytes | comp s | decomp s |",
+        "|---|---|--:|--:|--:|--:|",
+        "| gzip -9 | gzip 1.12 | 1 | 10 | 1.00 | 0.02 |",
+        "| xz -9 -T1 | xz 5.4.1 | 1 | 9 | 2.00 | 0.03 |",
+        "| bzip2 -9 | bzip2 | 1 | 9 | 0.10 | 0.03 |",
+        "| CRAM 3.1 archive (pysam 0.24.1) + header wrapper | x | 1 | 8 | 1.00 | 0.10 |",
+        "### shared — setB", "",
+        "| tool | version | threads | compressed bytes | comp s | decomp s |",
+        "| zstd -19 --long=27 | zstd | 1 | 9 | 4.00 | — |",
+    ])
+    ref = hostspeed.reference_times(text)
+    assert ref == {("setA", "gzip"): 1.0, ("setA", "xz"): 2.0, ("setA", "bzip2"): 0.1, ("setB", "zstd"): 4.0}
+
+    def row(codec: str, comp_s: float) -> dict[str, Any]:
+        return {"codec": codec, "status": "ok", "comp_s": comp_s, "is_anchor": codec != "seqlm",
+                "comp_mb_s": 2.0, "decomp_mb_s": 3.0, "byte_exact": True, "compressed_bytes": 1}
+
+    results = {"datasets": [
+        {"name": "setA", "subset": "", "paired": True, "rows": [row("gzip", 2.0), row("xz", 8.0), row("bzip2", 9.0),
+                                                                 row("seqlm", 5.0)]},
+        {"name": "setB", "subset": "first 1000 reads of each file", "paired": False, "rows": [row("zstd", 1.0)]},
+    ]}
+    factor, pairs = hostspeed.host_factor(results, ref)
+    assert pairs == 2 and factor == pytest.approx(2.0 ** 1.5)   # sqrt(2/1 * 8/2); bzip2 (0.1 s) and setB left out
+    lines = "\n".join(report.host_section(results, ref))
+    assert "2.83x" in lines and "| setA (R1+R2) | 2.00 | 3.00 | 5.66 | 8.49 |" in lines
+    assert report.host_section(results, {}) == []
