@@ -196,6 +196,15 @@ def test_bzip2_xz_and_zstd_inputs_read_from_files_pipes_and_stdin(tmp_path, cli,
     assert not (tmp_path / "bad.seqlm").exists()
 
 
+def test_zstd_input_without_zstandard_says_what_to_install(tmp_path, cli, monkeypatch):
+    src = tmp_path / "reads.fastq.zst"
+    src.write_bytes(_zstd(SIMPLE.read_bytes()))
+    monkeypatch.setitem(sys.modules, "zstandard", None)   # import zstandard -> ImportError
+    code, _, err = cli("compress", src, "-o", tmp_path / "x.seqlm")
+    assert code == 1 and b"pip install zstandard" in err and err.count(b"\n") == 1
+    assert not (tmp_path / "x.seqlm").exists()
+
+
 def test_output_in_a_missing_directory_names_the_output(tmp_path, cli):
     target = tmp_path / "no" / "such" / "x.seqlm"
     code, _, err = cli("compress", SIMPLE, "-o", target)

@@ -57,7 +57,7 @@ class _ZstdFrames(io.RawIOBase):
     def __init__(self, fh: BinaryIO, zstandard) -> None:  # type: ignore[no-untyped-def]
         self.fh, self.zstd = fh, zstandard
         self.obj = zstandard.ZstdDecompressor().decompressobj()
-        self.pending = b""
+        self.pending = memoryview(b"")   # decoded, not yet read (a view: taking from it copies nothing)
         self.started = False   # the current frame has had input
 
     def readable(self) -> bool:
@@ -75,7 +75,7 @@ class _ZstdFrames(io.RawIOBase):
                 raise EOFError("zstd input ended inside a frame")
             return False
         self.started = True
-        self.pending += self.obj.decompress(data)
+        self.pending = memoryview(self.obj.decompress(data))   # called only once pending is empty
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
@@ -115,7 +115,11 @@ def open_input(path: str) -> BinaryIO:
         fh = raw
     else:   # stdin, a named pipe, <(process substitution)
         fh = io.BufferedReader(_Prefixed(head, raw), READ_SIZE)  # type: ignore[assignment]
-    reader = _decompressing(fh, head, path)
+    try:
+        reader = _decompressing(fh, head, path)
+    except BaseException:
+        fh.close()
+        raise
     return fh if reader is fh else _Closing(reader, fh)  # type: ignore[return-value]
 
 
