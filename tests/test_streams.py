@@ -167,6 +167,40 @@ def test_lzma_runs_in_full_on_accurate_long_reads_and_never_on_noisy_ones(monkey
     assert calls == []
 
 
+def test_shared_fraction_counts_copies_on_either_strand():
+    from codec.streams import overlap
+
+    rng = np.random.default_rng(8)
+    locus = rng.integers(0, 4, 50_000).astype(np.uint8)
+    other = rng.integers(0, 4, 50_000).astype(np.uint8)
+    rc = (3 - locus[::-1]).astype(np.uint8)
+    assert overlap.shared_fraction(np.concatenate([locus, other]), np.array([50_000, 50_000])) < 0.01
+    assert overlap.shared_fraction(np.concatenate([locus, locus]), np.array([50_000, 50_000])) == 1.0
+    assert overlap.shared_fraction(np.concatenate([locus, rc]), np.array([50_000, 50_000])) == 1.0
+    # k-mers never span two reads: a locus cut at one point shares nothing with itself
+    assert overlap.shared_fraction(locus, np.array([25_000, 25_000])) < 0.01
+    assert overlap.shared_fraction(locus[:10], np.array([10])) == 0.0   # shorter than k: nothing sampled
+
+
+def test_accurate_long_reads_that_barely_overlap_skip_lzma(monkeypatch):
+    """From LZMA_ONLY_MIN bases, accurate long reads go to lzma alone only where enough of
+    their k-mers recur; reads that do not overlap go to the context model alone."""
+    calls = []
+    real_full = bases._full_lzma
+    monkeypatch.setattr(bases, "_full_lzma", lambda data: calls.append(len(data)) or real_full(data))
+    monkeypatch.setattr(bases, "LZMA_ONLY_MIN", 50_000)
+    rng = np.random.default_rng(9)
+    unique = rng.integers(0, 4, 60_000).astype(np.uint8)
+    lens, mate = np.full(30, 2000, np.int64), np.zeros(30, np.uint8)
+    payload, codec = bases.encode_bases(unique, lens, mate, 5, errors=0.001)
+    assert codec == CodecId.BASE_CTX and calls == []
+    assert np.array_equal(bases.decode_bases(payload, lens, mate, unique == 4), unique)
+    copies = np.tile(unique[:2000], 30)
+    payload, codec = bases.encode_bases(copies, lens, mate, 5, errors=0.001)
+    assert codec == CodecId.LZMA_TURNED and calls == [60_000]
+    assert np.array_equal(bases.decode_bases(payload, lens, mate, copies == 4), copies)
+
+
 def test_long_reads_with_placeholder_qualities_try_both_and_keep_the_smaller(monkeypatch):
     """One quality value throughout says nothing about errors (error_rate None): lzma runs
     beside the context model and the smaller payload is kept, whichever it is."""

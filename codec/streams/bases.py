@@ -19,7 +19,7 @@ import numpy as np
 from ..config import DEFAULT_LEVEL
 from ..errors import FormatError
 from ..varint import Reader, blob
-from . import bases_ctx, orientation
+from . import bases_ctx, orientation, overlap
 from .general import pack_best, unpack
 from .ids import CodecId
 
@@ -27,7 +27,8 @@ LONG_READ_MEAN = 500     # mean read length of a long-read block ...
 NOISY_ERROR_RATE = 0.01  # ... whose qualities promise more errors than this: lzma never tried (level < 7)
 LZMA_SAMPLE = 1 << 20    # about this many first bases (a batch boundary of the model) are compared ...
 LZMA_MARGIN = 1.05       # ... and the full lzma run is tried when lzma is below this times the model there
-LZMA_ONLY_MIN = 1 << 20  # accurate long-read blocks from this many bases skip the context model (level < 7)
+LZMA_ONLY_MIN = 1 << 20  # accurate long-read blocks from this many bases skip the context model (level < 7) ...
+LZMA_ONLY_SHARED = 0.5   # ... where at least this share of their sampled k-mers recurs (overlap.shared_fraction)
 SHORT_LZMA_LEVEL = DEFAULT_LEVEL + 1   # short reads try lzma (the check, then maybe the full run) from here
 
 
@@ -68,7 +69,14 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
     margin on every kind measured (16S amplicons -21 %, E. coli -17 %, human -35 %), and
     lzma also decodes ~30x faster, which matters because the quality LSTM reads the
     bases: below level 7 such blocks (from LZMA_ONLY_MIN bases) skip the context model,
-    1-3 s of CPU on compression's critical path. Short reads keep plain lzma: on the
+    1-3 s of CPU on compression's critical path. That margin comes from overlapping reads:
+    where they barely overlap (a low-coverage sample of a large genome) the context model
+    wins instead (first quarter of the E. coli reads, 0.25x: 1.830 bits/base against lzma's
+    1.943; first tenth of the human reads: 1.340 against 1.421). So the skip needs at least
+    LZMA_ONLY_SHARED of the block's sampled 24-mers to recur (:mod:`.overlap`; 16S 0.98,
+    human 0.87, E. coli 0.59 here, against 0.16 and 0.46 for those subsets); below it the
+    context model codes the block alone (lzma did not win on any such subset measured, and
+    beside the model it would cost the CPU the qualities need). Short reads keep plain lzma: on the
     short-read files here turning moved lzma's stream by -9 % to +3 % with the flags
     (one bit per read: 12.5 kB on the 10x index reads, whose lzma stream is 2.8 kB),
     and where lzma wins on short reads it is by copies, not by strands.
@@ -82,7 +90,9 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
     flat = np.where(codes > 3, 0, codes).astype(np.uint8) if lzma_allowed else None
     if flat is not None and long_reads and errors is not None and not noisy_long and level < 7 \
             and total >= LZMA_ONLY_MIN:
-        return _lzma_candidate(flat, lengths, turned=True)
+        if overlap.shared_fraction(flat, lengths) >= LZMA_ONLY_SHARED:
+            return _lzma_candidate(flat, lengths, turned=True)
+        flat = None   # reads that barely overlap: the context model alone
     with ThreadPoolExecutor(max_workers=1) as pool:
         # lzma releases the GIL and the context model's kernels do too: the two overlap
         eager = pool.submit(_lzma_candidate, flat, lengths, long_reads) \
