@@ -41,7 +41,7 @@ def _slot(table, key, bits):
 
 
 @njit(cache=True, nogil=True)
-def _read_kmers(codes, start, end, k, out_key, out_fwd, sample_shift):
+def read_kmers(codes, start, end, k, out_key, out_fwd, sample_shift):
     """Sampled canonical k-mers of ``codes[start:end]`` (codes > 3 read as 0) into the
     ``out`` arrays; returns their count. ``out_fwd`` is 1 where the read holds the
     canonical strand."""
@@ -79,7 +79,7 @@ def _orient(codes, offsets, k, sample_shift, table_bits):
     fwd = np.empty(max(longest, 1), dtype=np.uint8)
     slots = np.empty(max(longest, 1), dtype=np.int64)
     for r in range(n_reads):
-        m = _read_kmers(codes, offsets[r], offsets[r + 1], k, keys, fwd, sample_shift)
+        m = read_kmers(codes, offsets[r], offsets[r + 1], k, keys, fwd, sample_shift)
         votes = 0
         for j in range(m):
             i = _slot(table, keys[j], table_bits)
@@ -102,14 +102,14 @@ def _orient(codes, offsets, k, sample_shift, table_bits):
     return flips
 
 
-def _offsets(lengths: np.ndarray) -> np.ndarray:
+def read_offsets(lengths: np.ndarray) -> np.ndarray:
     """Start of every read and the end of the last (``n_reads + 1`` int64 values)."""
     return np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))]).astype(np.int64)
 
 
 def choose_flips(codes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """One flag per read (uint8, 1 = store reverse-complemented), chosen greedily in read order."""
-    offsets = _offsets(lengths)
+    offsets = read_offsets(lengths)
     sampled = int(offsets[-1]) >> SAMPLE_SHIFT
     table_bits = max(10, min(24, (2 * sampled + 1).bit_length()))   # <= 2**24 slots: 151 MB at most
     return _orient(np.asarray(codes, dtype=np.uint8), offsets, K, SAMPLE_SHIFT, table_bits)
@@ -134,5 +134,5 @@ def turn_in_place(codes: np.ndarray, lengths: np.ndarray, flips: np.ndarray) -> 
 
     Its own inverse: the decoder turns the same reads back. In place, because both
     callers own a fresh block-sized array (a HiFi block is tens of MB)."""
-    _turn(codes, _offsets(lengths), np.asarray(flips, dtype=np.uint8))
+    _turn(codes, read_offsets(lengths), np.asarray(flips, dtype=np.uint8))
 

@@ -280,15 +280,11 @@ def _encode_parts(run_part: Callable[[dict[str, np.ndarray], StepEncoder], Gener
 
 def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], Generator[None, None, float]],
                   rows: dict[str, np.ndarray], words: list[bytes], quals: np.ndarray, workers: int,
-                  arrived: Callable[[], bool] | None = None, first: Callable[[], None] | None = None) -> None:
+                  arrived: Callable[[], bool] | None = None) -> None:
     """``run_part(rows, decoder)`` (a :func:`_run_steps` generator) over each part, filling
     ``quals`` (zeros before). ``arrived()``, when given, says whether the bases have all
     arrived: until then the parts take turns here (:func:`_take_turns_then_split`); without
     it they split at once (in children: the step loop holds the GIL too often for threads).
-    ``first()``, when given, blocks until the first base has arrived, and is called before
-    the turns begin: a base stream decoded in one piece (lzma) arrives all at once, and
-    the parts then split at once instead of after a turn each (0.3-0.45 s with a core
-    idle on the 3 MB HiFi 16S file).
 
     A forked part sends back its own copy of ``quals``, in which only its rows are
     filled (the rest are still zero), so OR-ing the copies in merges them."""
@@ -302,8 +298,6 @@ def _decode_parts(run_part: Callable[[dict[str, np.ndarray], StepDecoder], Gener
         yield from run_part(part_rows, StepDecoder(w))
         return quals.astype(np.uint8)
 
-    if first is not None:
-        first()
     for copy in _take_turns_then_split([part(p, w) for p, w in zip(split, words)], arrived or _at_once):
         quals |= copy
 
@@ -567,11 +561,15 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     crc, words = read_crc_and_words(rd, payload, "qual_mix", aligned=not _has_parts(version))
     rows = _rows(lengths, mate, seg)
     quals = np.zeros(total, dtype=np.int64)
+    if need is not None and total:
+        # before any part takes a turn: a base stream decoded in one piece (lzma) arrives all
+        # at once, and the parts then split at once instead of after a turn each (0.3-0.45 s
+        # with a core idle on the 3 MB HiFi 16S file); the first chunk waits for it anyway
+        need(1)
     with _single_thread():
         _decode_parts(lambda part, dec: _run_steps(ip, part, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0,
                                                    quals, dec, qin, use_mate, longest, first, need),
-                      rows, _read_parts(words, version), quals, workers, arrived,
-                      (lambda: need(1)) if need is not None and total else None)
+                      rows, _read_parts(words, version), quals, workers, arrived)
     if total and (quals.max() >= k or quals.min() < 0):
         raise FormatError("qual_mix decoded symbol outside the alphabet")
     return checked_symbols(quals, crc, "qual_mix")
