@@ -420,6 +420,19 @@ def test_level5_wrapper_uses_defaults_and_roundtrips() -> None:
     assert decompress(one) == data
 
 
+def test_fitting_levels_code_no_larger_than_the_shipped_models() -> None:
+    """From MIX_MIN_LEVEL a block fits its own LSTM, from scratch on a small budget; where the
+    shipped model codes the block smaller (here: 600 real reads), the stream is the shipped
+    level's, byte for byte, never the larger fitted one."""
+    raw, lengths, bases = _real_block(600)
+    mate = np.zeros(len(lengths), np.uint8)
+    shipped, shipped_id = qualities.encode_qualities(raw, lengths, bases, mate, qualities.SHIPPED_LEVEL)
+    assert shipped_id == CodecId.QUAL_MIX and qualities.shipped_model(shipped) == "illumina40_v2"
+    fitted, fitted_id = qualities.encode_qualities(raw, lengths, bases, mate, qualities.MIX_MIN_LEVEL)
+    assert (fitted, fitted_id) == (shipped, shipped_id)
+    assert np.array_equal(qualities.decode_qualities(fitted, lengths, bases, mate), raw)
+
+
 def _gate_kinds(monkeypatch) -> list[str]:
     """The shipped model each level-5 gate is asked about, in order, as encodes run."""
     kinds: list[str] = []
