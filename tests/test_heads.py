@@ -139,6 +139,10 @@ def test_kmer_logreg_and_majority_vote() -> None:
     assert km.predict(["AATATA" * 5, "GCGGCG" * 5]) == ["a", "b"]
     corpus = ["MKTAYIAKQR", "MKTAYIAKQR", "MKSAYIAKQR"]
     assert majority_vote_fill("MK-AYI-KQR", corpus) == "MKTAYIAKQR"
+    # three unrelated sequences outvote the homologue, unless only homologues vote
+    strangers = ["MKWAYIWKQR"] * 3 + ["MKTWWWAWWW"]
+    assert majority_vote_fill("MKTAYI-KQR", strangers) == "MKTAYIWKQR"
+    assert majority_vote_fill("MKTAYI-KQR", strangers + ["MKTAYIAKQR"], min_identity=0.9) == "MKTAYIAKQR"
 
 
 # ------------------------------------------------------------------ generate

@@ -131,12 +131,14 @@ class KmerLogReg:
         return list(self._pipe.predict([s.upper() for s in seqs]))
 
 
-def majority_vote_fill(gapped: str, corpus: list[str], gap_char: str = "-") -> str:
+def majority_vote_fill(gapped: str, corpus: list[str], gap_char: str = "-", min_identity: float = 0.0) -> str:
     """Fill each gap with the corpus residue most often aligned to that position.
 
     Each corpus sequence is globally aligned to the gapped query (BLOSUM62 for
     protein, +1/-1 otherwise; free end gaps; gap characters score 0); a position
-    no sequence covers keeps the gap character.
+    no sequence covers keeps the gap character. With ``min_identity`` only the
+    sequences that match at least that share of the query's known residues they
+    align to vote (homologues: a light chain's gaps are not filled by heavy chains).
     """
     from Bio import Align
     from Bio.Align import substitution_matrices
@@ -161,10 +163,13 @@ def majority_vote_fill(gapped: str, corpus: list[str], gap_char: str = "-") -> s
         if not s:
             continue
         aln = al.align(q, s)[0]
-        for (qa, qb), (sa, _) in zip(*aln.aligned):
-            for off in range(qb - qa):
-                if qa + off in votes and s[sa + off] != wildcard:
-                    votes[qa + off][s[sa + off]] += 1
+        pairs = [(qa + off, s[sa + off]) for (qa, qb), (sa, _) in zip(*aln.aligned) for off in range(qb - qa)]
+        known = [q[i] == c for i, c in pairs if i not in votes]
+        if min_identity > 0 and sum(known) < min_identity * max(len(known), 1):
+            continue
+        for i, c in pairs:
+            if i in votes and c != wildcard:
+                votes[i][c] += 1
     out = list(gapped)
     for i in gaps:
         if votes[i]:
