@@ -164,8 +164,7 @@ def majority_vote_fill(gapped: str, corpus: list[str], gap_char: str = "-", min_
             continue
         aln = al.align(q, s)[0]
         pairs = [(qa + off, s[sa + off]) for (qa, qb), (sa, _) in zip(*aln.aligned) for off in range(qb - qa)]
-        known = [q[i] == c for i, c in pairs if i not in votes]
-        if min_identity > 0 and sum(known) < min_identity * max(len(known), 1):
+        if min_identity > 0 and not _homologue(q, pairs, votes, min_identity):
             continue
         for i, c in pairs:
             if i in votes and c != wildcard:
@@ -175,6 +174,13 @@ def majority_vote_fill(gapped: str, corpus: list[str], gap_char: str = "-", min_
         if votes[i]:
             out[i] = votes[i].most_common(1)[0][0]
     return "".join(out)
+
+
+def _homologue(query: str, pairs: list[tuple[int, str]], gaps: dict, min_identity: float) -> bool:
+    """Whether the aligned ``(query position, residue)`` pairs match at least ``min_identity``
+    of the query's known residues they cover (positions in ``gaps`` are not known)."""
+    known = [query[i] == c for i, c in pairs if i not in gaps]
+    return sum(known) >= min_identity * max(len(known), 1)
 
 
 class HashedPPM:
