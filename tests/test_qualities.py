@@ -280,7 +280,7 @@ def test_qual_mix_parts_take_turns_until_the_bases_are_done_then_split(monkeypat
         waits: list[int] = []   # the first base is waited for before the first turn is asked about
 
         def ready(m: int) -> None:
-            waits.append(m) if turns else waits.append(-m)
+            waits.append(m if turns else -m)   # negative: asked before any turn
         out = qual_mix.decode_qualities(payload, lengths, bases, mate, 9, 2, ready, arrived_after(n))
         assert np.array_equal(out, quals)
         assert len(turns) == n + 1 if n < 10 ** 9 else len(turns) > 4   # asked before each round
