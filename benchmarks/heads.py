@@ -58,6 +58,9 @@ def _subsample(items, n: int, seed: int = 0):
     return [items[i] for i in idx], f"seeded subsample of {n} of {len(items)}"
 
 
+HOMOLOGUE_IDENTITY = 0.5   # the homologue vote's cut: members of one family share about half their residues
+
+
 def bench_gapfill(quick: bool) -> dict:
     prot = get_alphabet("protein")
     gapped = read_records(os.path.join(DATA, "alemtuzumab-light-chain-gapped.fa"))
@@ -90,8 +93,6 @@ def bench_gapfill(quick: bool) -> dict:
     out["truth"] = "".join(truth[i] for i, c in enumerate(g) if c == "-")
     return out
 
-
-HOMOLOGUE_IDENTITY = 0.5   # the homologue vote's cut: members of one family share about half their residues
 
 CLASSIFY_SETS = [
     ("promoter", "dna-promoter-core-70bp-labelled-A.fa.gz", "label", 4200, 20.0, 10.0),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Container
 
 import numpy as np
 
@@ -176,7 +177,7 @@ def majority_vote_fill(gapped: str, corpus: list[str], gap_char: str = "-", min_
     return "".join(out)
 
 
-def _homologue(query: str, pairs: list[tuple[int, str]], gaps: dict, min_identity: float) -> bool:
+def _homologue(query: str, pairs: list[tuple[int, str]], gaps: Container[int], min_identity: float) -> bool:
     """Whether the aligned ``(query position, residue)`` pairs match at least ``min_identity``
     of the query's known residues they cover (positions in ``gaps`` are not known)."""
     known = [query[i] == c for i, c in pairs if i not in gaps]
