@@ -1,6 +1,6 @@
 """The archive container: header, length-prefixed blocks, trailer with index.
 
-Byte layout (all integers little-endian; normative spec in ``codec/FORMAT.md``)::
+Byte layout (all integers little-endian; normative spec in ``docs/FORMAT.md``)::
 
     magic  b"\\x89SQLM\\r\\n\\x1a"   u8 major  u8 minor  u16 flags
     u32 header_len   header (UTF-8 JSON: config, inputs, versions)   u32 crc32(header)
@@ -28,7 +28,7 @@ from .errors import ChecksumError, FormatError, VersionError
 
 MAGIC = b"\x89SQLM\r\n\x1a"
 END_MAGIC = b"SQLMEND\x00"
-FORMAT_MAJOR, FORMAT_MINOR = 11, 0
+FORMAT_MAJOR, FORMAT_MINOR = 12, 0
 MAX_HEADER = 1 << 20
 MAX_BLOCK = (1 << 32) - 1
 

@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+from codec.container import read_header
+
 from .conftest import DATA
 
 SIMPLE = DATA / "simple.fastq"
@@ -84,7 +86,9 @@ def test_damaged_archive_verify_and_decompress(tmp_path, cli):
     assert cli("compress", DATA / "var_length.fastq", "-o", out)[0] == 0
     assert cli("verify", out)[0] == 0
     data = bytearray(out.read_bytes())
-    data[len(data) // 2] ^= 0xFF
+    with open(out, "rb") as src:
+        _, header_len = read_header(src)
+    data[header_len + 16] ^= 0xFF  # inside block 0's body ('B', length and CRC take 9 bytes)
     out.write_bytes(bytes(data))
     code, _, err = cli("verify", out)
     assert code == 1 and b"block 0" in err

@@ -3,7 +3,7 @@
 
 ``REGENERATE_GOLDEN=1 pytest tests/test_golden.py`` writes the current major's
 directory; do it on purpose only, once per major, together with a changelog entry
-in ``codec/FORMAT.md`` (older directories are never rewritten).
+in ``docs/FORMAT.md`` (older directories are never rewritten).
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from codec import FORMAT_MAJOR, CodecConfig, compress, decompress
 GOLDEN_ROOT = Path(__file__).parent / "golden"
 SOURCES = ["simple.fastq", "crlf_no_final_newline.fastq", "plus_repeats.fastq", "n_rich.fastq",
            "lowercase.fastq", "var_length.fastq", "mixed_eol.fastq", "all_quals.fastq", "chipseq_300.fastq",
-           "hifi_16s_20.fastq"]  # 20 PacBio HiFi 16S reads: LZMA_TURNED bases (v5+), long_v2 qualities (v6+)
+           "hifi_16s_20.fastq",  # 20 PacBio HiFi 16S reads: LZMA_TURNED bases (v5+), long_v2 qualities (v6+)
+           "mgi_names_300.fastq"]  # MGI-style names: NAME_TOK method TOKENS_SPLIT (v12+)
 # pairs (R1, R2) compressed together (from v8): blocks with read 2s get illumina40_v3 qualities
 # (v9: read 1s and read 2s coded apart, QUAL_MATES, read 1s with illumina40_v2)
-PAIRS = [("gaiix_pair_100_R1.fastq", "gaiix_pair_100_R2.fastq")]
+PAIRS = [("gaiix_pair_100_R1.fastq", "gaiix_pair_100_R2.fastq"),
+         ("mgi_pair_100_R1.fastq", "mgi_pair_100_R2.fastq")]  # (v12+) read 2 names: TOKENS_MATE_SPLIT
 
 
 def _sha(data: bytes) -> str:

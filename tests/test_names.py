@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from codec.errors import FormatError
 from codec.streams.names import NameMethod, StreamMethod, decode_names, encode_names, pack_stream, unpack_stream
-from codec.streams.names_tokens import MAX_TOKENS
+from codec.streams.names_tokens import MAX_TOKENS, letters_touch_digits, tokenise
 from codec.varint import Reader
 
 
@@ -29,6 +29,19 @@ def illumina(n: int, seed: int = 1, read: int = 1) -> list[bytes]:
     xs = rng.integers(1000, 29000, n)
     return [b"M04284:48:000000000-BDYLH:1:%d:%d:%d %d:N:0:ACGT+TTGA" % (t, x, y, read)
             for t, x, y in zip(tiles, xs, ys)]
+
+
+def mgi(n: int, seed: int = 1, read: int = 1) -> list[bytes]:
+    """DNBSEQ names: flow cell, lane, field of view (column, row) and a read counter glued
+    together, the counter rising with gaps and starting again in each new row."""
+    rng = np.random.default_rng(seed)
+    rows = 1 + np.cumsum(rng.random(n) < 0.001)
+    steps = rng.integers(1, 4, n)
+    counter = np.zeros(n, dtype=np.int64)
+    for row in np.unique(rows):
+        at = rows == row
+        counter[at] = np.cumsum(steps[at])
+    return [b"V300012345L2C004R%03d%07d/%d" % (r, c, read) for r, c in zip(rows, counter)]
 
 
 CASES = {
@@ -55,6 +68,8 @@ CASES = {
     "big gaps": [b"r.%d" % i for i in range(0, 10**12, 10**9 + 7)],
     "decreasing": [b"r.%d" % i for i in range(300, 0, -1)],
     "digits then letters": [b"12ab", b"12ab3", b"1a", b"0x1F", b"007bond"],
+    "mgi": mgi(300),
+    "mgi truncated counters": [b"E1L1C%03dR%03d%d" % (i % 3, i // 3, i) for i in range(200)],
 }
 
 
@@ -107,6 +122,32 @@ def test_illumina_is_cheap_and_lzma_fallback_used_for_repeats():
     pool = [bytes(rng.getrandbits(8) | 1 for _ in range(30)).replace(b"\n", b"") for _ in range(4)]
     repeats = [pool[rng.randrange(4)] for _ in range(1500)]
     assert roundtrip(repeats)[0] == NameMethod.LZMA
+
+
+def test_letters_glued_to_digits_are_cut_when_that_codes_smaller():
+    """MGI's counter is glued to letters: only the split tokens expose it as a number."""
+    r1, r2 = mgi(6000), mgi(6000, read=2)
+    payload = roundtrip(r1)
+    assert payload[0] == NameMethod.TOKENS_SPLIT
+    assert len(payload) * 8 / len(r1) < 2.0      # the counter's gaps carry ~1.6 bits
+    assert roundtrip(r2, r1)[0] == NameMethod.TOKENS_MATE_SPLIT
+    assert len(roundtrip(r2, r1)) < 40
+
+
+@pytest.mark.parametrize("names", [illumina(3000), CASES["ont"] * 20, CASES["pacbio"] * 200],
+                         ids=["illumina", "ont", "pacbio"])
+def test_names_whose_letters_and_digits_never_vary_together_keep_whole_tokens(names):
+    """Illumina's instrument id, ONT's hex UUIDs, PacBio's movie name: cutting gains nothing."""
+    assert roundtrip(names)[0] in (NameMethod.TOKENS, NameMethod.LZMA)
+
+
+def test_split_tokenisation_cuts_only_between_letters_and_digits():
+    joined = b"V3L2C004R0010000101/1\nab12-x9"
+    plain, split = tokenise(joined, 2, False), tokenise(joined, 2, True)
+    assert list(plain.ntok) == [3, 3]
+    assert list(split.ntok) == [10, 5]
+    assert split.value[split.is_num].tolist() == [3, 2, 4, 10000101, 1, 12, 9]
+    assert letters_touch_digits(joined) and not letters_touch_digits(b"abc:123/x_9")
 
 
 def test_grid_coordinates_use_the_distinct_value_table():

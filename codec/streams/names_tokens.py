@@ -114,8 +114,13 @@ class Tokens:
     key: np.ndarray      # per token: its first (up to) 8 bytes as a little-endian u64
 
 
-def tokenise(joined: bytes, count: int) -> Tokens:
-    """Cut ``count`` names, joined by b"\\n" (none inside a name), into tokens."""
+def tokenise(joined: bytes, count: int, split_digits: bool = False) -> Tokens:
+    """Cut ``count`` names, joined by b"\\n" (none inside a name), into tokens.
+
+    ``split_digits`` also cuts where a digit meets a letter, as CRAM's tok3
+    does, so that MGI's ``...L2C001R0010000001/1`` yields numbers to delta-code.
+    It is a per-payload choice because it shreds hex ids (ONT's UUIDs) into
+    tokens whose columns no longer line up from name to name."""
     padded = joined + b"\n" + bytes(8) if count else bytes(8)
     buf = np.frombuffer(padded, dtype=np.uint8)
     size = len(padded) - 8
@@ -123,6 +128,9 @@ def tokenise(joined: bytes, count: int) -> Tokens:
     glued = np.zeros(size, dtype=bool)
     alnum = _ALNUM[buf[:size]]
     glued[1:] = alnum[1:] & alnum[:-1]
+    if split_digits:
+        digit = _DIGIT[buf[:size]]
+        glued[1:] &= digit[1:] == digit[:-1]
     bound = newline | ~glued
     starts = np.flatnonzero(bound & ~newline)
     ends = np.flatnonzero(bound[1:] & ~newline[:-1]) + 1
@@ -138,6 +146,14 @@ def tokenise(joined: bytes, count: int) -> Tokens:
         ntok = np.minimum(ntok, MAX_TOKENS)
     words = np.ndarray((size,), dtype="<u8", buffer=padded, strides=(1,))
     return _with_numbers(buf, words, ntok, starts, ends - starts, name, col)
+
+
+def letters_touch_digits(joined: bytes) -> bool:
+    """Whether a letter and a digit are ever adjacent: only then does
+    ``split_digits`` give other tokens."""
+    b = np.frombuffer(joined, dtype=np.uint8)
+    digit, alpha = _DIGIT[b], _ALPHA[b]
+    return bool(((digit[1:] & alpha[:-1]) | (alpha[1:] & digit[:-1])).any())
 
 
 def _with_numbers(buf: np.ndarray, words: np.ndarray, ntok: np.ndarray, start: np.ndarray,
