@@ -1,7 +1,8 @@
 """Token-column model of read names (the idea of CRAM's tok3, our own code).
 
-Each name is cut into tokens: maximal runs of ASCII letters/digits, and every
-other byte on its own. A token is coded against the token at the same index of
+Each name is cut into tokens: maximal runs of ASCII letters/digits (or, where
+that codes smaller, of letters and of digits apart), and every other byte on
+its own. A token is coded against the token at the same index of
 a *reference* name: the previous name (sorted Illumina names share most
 fields) or, for read 2, the mate's name (usually equal up to ``/1``→``/2``).
 Verdicts (:class:`Tok`) and their fields are written column-major, so each
