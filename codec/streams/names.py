@@ -42,8 +42,10 @@ class NameMethod(IntEnum):
     TOKENS_MATE_SPLIT = 6  # TOKENS_MATE, with digit runs cut from letters (format 12.0)
 
 
-_MATED = (NameMethod.TOKENS_MATE, NameMethod.TOKENS_MATE_SPLIT)
-_SPLIT = (NameMethod.TOKENS_SPLIT, NameMethod.TOKENS_MATE_SPLIT)
+# the token-column methods by (coded against mates, digit runs cut from letters)
+_TOKEN_METHODS = {(False, False): NameMethod.TOKENS, (True, False): NameMethod.TOKENS_MATE,
+                  (False, True): NameMethod.TOKENS_SPLIT, (True, True): NameMethod.TOKENS_MATE_SPLIT}
+_TOKEN_KINDS = {method: kind for kind, method in _TOKEN_METHODS.items()}
 SPLIT_SAMPLE = 512       # names the tokenisation is chosen on (the whole is tokenised once)
 
 
@@ -76,11 +78,11 @@ def encode_names(names: list[bytes], mates_of: list[bytes] | None = None) -> byt
         if len(mates_of) != len(names):
             raise ValueError(f"{len(mates_of)} mate names for {len(names)} names")
         mates = tokenise(_joined(mates_of, "mates_of"), len(mates_of), split)
-        method = NameMethod.TOKENS_MATE_SPLIT if split else NameMethod.TOKENS_MATE
-        best = _smaller(best, _tokens_payload(tok, mates, tok.name, method), len(names), len(joined))
+        payload = _tokens_payload(tok, mates, tok.name, _TOKEN_METHODS[True, split])
+        best = _smaller(best, payload, len(names), len(joined))
     if len(best) * 64 > len(joined):  # mates that nearly repeat the names leave nothing to win
-        method = NameMethod.TOKENS_SPLIT if split else NameMethod.TOKENS
-        best = _smaller(best, _tokens_payload(tok, tok, _previous(tok), method), len(names), len(joined))
+        payload = _tokens_payload(tok, tok, _previous(tok), _TOKEN_METHODS[False, split])
+        best = _smaller(best, payload, len(names), len(joined))
     packed = _lzma_fallback(joined, len(best))
     return best if packed is None else _smaller(best, packed, len(names), len(joined))
 
@@ -97,15 +99,15 @@ def decode_names(payload: bytes, count: int, mates_of: list[bytes] | None = None
     if method == NameMethod.LZMA:
         raw_len = reader.uvarint(max_total + count)
         return _split(_lzma_unpack(reader.take(reader.remaining()), raw_len), count)
-    if method in (NameMethod.TOKENS, NameMethod.TOKENS_SPLIT):
-        names = read_columns(count, None, _Source(reader), max_total)
-    elif method in _MATED:
+    if method not in _TOKEN_KINDS:
+        raise FormatError(f"unknown names method {method}", 0)
+    mated, split = _TOKEN_KINDS[method]
+    mates = None
+    if mated:
         if mates_of is None or len(mates_of) != count:
             raise FormatError("names payload is coded against mates, but no matching mates_of was given")
-        mates = tokenise(_joined(mates_of, "mates_of"), count, method in _SPLIT)
-        names = read_columns(count, mates, _Source(reader), max_total)
-    else:
-        raise FormatError(f"unknown names method {method}", 0)
+        mates = tokenise(_joined(mates_of, "mates_of"), count, split)
+    names = read_columns(count, mates, _Source(reader), max_total)
     if reader.remaining():
         raise FormatError(f"{reader.remaining()} stray bytes after the names streams", reader.pos)
     return names
