@@ -22,7 +22,10 @@ GOLDEN_ROOT = Path(__file__).parent / "golden"
 SOURCES = ["simple.fastq", "crlf_no_final_newline.fastq", "plus_repeats.fastq", "n_rich.fastq",
            "lowercase.fastq", "var_length.fastq", "mixed_eol.fastq", "all_quals.fastq", "chipseq_300.fastq",
            "hifi_16s_20.fastq",  # 20 PacBio HiFi 16S reads: LZMA_TURNED bases (v5+), long_v2 qualities (v6+)
-           "mgi_names_300.fastq"]  # MGI-style names: NAME_TOK method TOKENS_SPLIT (v12+)
+           "mgi_names_300.fastq",  # MGI-style names: NAME_TOK method TOKENS_SPLIT (v12+)
+           # 120 ONT SARS-CoV-2 reads cut to 100 bases, under Guppy 6 style names made up around their read ids:
+           # ~80 tokens, parent_read_id copies the read id (v13+: methods 7-10, COPY tokens)
+           "ont_guppy_names_120.fastq"]
 # pairs (R1, R2) compressed together (from v8): blocks with read 2s get illumina40_v3 qualities
 # (v9: read 1s and read 2s coded apart, QUAL_MATES, read 1s with illumina40_v2)
 PAIRS = [("gaiix_pair_100_R1.fastq", "gaiix_pair_100_R2.fastq"),

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from codec.errors import FormatError
 from codec.streams.names import NameMethod, StreamMethod, decode_names, encode_names, pack_stream, unpack_stream
-from codec.streams.names_tokens import MAX_TOKENS, letters_touch_digits, tokenise
+from codec.streams.names import _previous, _tokens_payload
+from codec.streams.names_tokens import LEGACY_MAX_TOKENS, MAX_TOKENS, Tok, classify, letters_touch_digits, \
+    reference_tokens, tokenise
 from codec.varint import Reader
 
 
@@ -44,6 +46,20 @@ def mgi(n: int, seed: int = 1, read: int = 1) -> list[bytes]:
     return [b"V300012345L2C004R%03d%07d/%d" % (r, c, read) for r, c in zip(rows, counter)]
 
 
+def guppy(n: int, seed: int = 1, parent: bool = True) -> list[bytes]:
+    """ONT names as Guppy 6 writes them: ~80 tokens, the read's UUID again as parent_read_id."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        uuid = "%08x-%04x-4%03x-a%03x-%012x" % tuple(rng.getrandbits(b) for b in (32, 16, 12, 12, 48))
+        out.append((f"{uuid} runid=0a7b3c9d8e1f2a3b4c5d6e7f8091a2b3c4d5e6f7 read={rng.randrange(90000)} "
+                    f"ch={rng.randrange(1, 513)} start_time=2022-03-01T01:{i // 60 % 60:02d}:{i % 60:02d}Z "
+                    f"flow_cell_id=FAQ12345 protocol_group_id=run_1 sample_id=om barcode=barcode07 "
+                    f"barcode_alias=barcode07 {'parent_read_id=' + uuid if parent else 'no_parent'} "
+                    f"basecall_model_version_id=dna_r10.4.1_e8.2_400bps_sup@v4.1.0").encode())
+    return out
+
+
 CASES = {
     "empty list": [],
     "one name": [b"read1"],
@@ -70,6 +86,8 @@ CASES = {
     "digits then letters": [b"12ab", b"12ab3", b"1a", b"0x1F", b"007bond"],
     "mgi": mgi(300),
     "mgi truncated counters": [b"E1L1C%03dR%03d%d" % (i % 3, i // 3, i) for i in range(200)],
+    "guppy": guppy(100),
+    "repeated tokens": [b"ab%d_cd_ab%d_cd_xyz%d_xyz%d" % (i % 7, i % 7, i, i) for i in range(300)],
 }
 
 
@@ -109,14 +127,14 @@ def test_mate_styles_cost_almost_nothing():
 
 def test_unrelated_mates_fall_back_to_previous_name():
     r2 = illumina(2000, seed=5)
-    assert encode_names(r2, illumina(2000, seed=6))[0] == NameMethod.TOKENS
+    assert encode_names(r2, illumina(2000, seed=6))[0] == NameMethod.TOKENS_255
     roundtrip(r2, illumina(2000, seed=6))
 
 
 def test_illumina_is_cheap_and_lzma_fallback_used_for_repeats():
     names = illumina(8000)
     payload = roundtrip(names)
-    assert payload[0] == NameMethod.TOKENS
+    assert payload[0] == NameMethod.TOKENS_255
     assert len(payload) / len(names) < 2.8          # x is ~14.8 bits of noise, y ~4
     rng = random.Random(3)
     pool = [bytes(rng.getrandbits(8) | 1 for _ in range(30)).replace(b"\n", b"") for _ in range(4)]
@@ -128,9 +146,9 @@ def test_letters_glued_to_digits_are_cut_when_that_codes_smaller():
     """MGI's counter is glued to letters: only the split tokens expose it as a number."""
     r1, r2 = mgi(6000), mgi(6000, read=2)
     payload = roundtrip(r1)
-    assert payload[0] == NameMethod.TOKENS_SPLIT
+    assert payload[0] == NameMethod.TOKENS_SPLIT_255
     assert len(payload) * 8 / len(r1) < 2.0      # the counter's gaps carry ~1.6 bits
-    assert roundtrip(r2, r1)[0] == NameMethod.TOKENS_MATE_SPLIT
+    assert roundtrip(r2, r1)[0] == NameMethod.TOKENS_MATE_SPLIT_255
     assert len(roundtrip(r2, r1)) < 40
 
 
@@ -138,7 +156,33 @@ def test_letters_glued_to_digits_are_cut_when_that_codes_smaller():
                          ids=["illumina", "ont", "pacbio"])
 def test_names_that_cutting_would_not_shrink_keep_whole_tokens(names):
     """Illumina's instrument id, ONT's hex UUIDs, PacBio's movie name: cutting gains nothing."""
-    assert roundtrip(names)[0] in (NameMethod.TOKENS, NameMethod.LZMA)
+    assert roundtrip(names)[0] in (NameMethod.TOKENS_255, NameMethod.LZMA)
+
+
+def test_a_token_repeated_in_its_own_name_is_copied():
+    """Guppy repeats the read's UUID as parent_read_id, 70 tokens into the name: the copy
+    costs next to nothing instead of ~16 random bytes a name."""
+    names = guppy(2000)
+    tok = tokenise(b"\n".join(names), len(names))
+    assert tok.ntok.min() > LEGACY_MAX_TOKENS   # the copy lies past the old 64-token bound
+    types, back = classify(tok, tok, reference_tokens(tok, tok, _previous(tok)))
+    copies = types == Tok.COPY
+    assert copies.sum() >= 4 * len(names)     # the UUID's pieces of length >= 2
+    assert set(tok.col[copies] - back[copies]) == {0, 2, 4, 6, 8}  # the read id's hex pieces
+    with_copy, alone = len(roundtrip(names)), len(roundtrip(guppy(2000, parent=False)))
+    assert with_copy < alone + 0.1 * len(names)
+
+
+def test_archives_of_format_12_decode_with_the_64_token_bound():
+    """Methods 3-6 merged tokens past the 64th; a mate's name is cut the same way on decoding."""
+    names = [b".".join(b"%d" % (i * k) for k in range(LEGACY_MAX_TOKENS + 20)) for i in range(1, 40)]
+    mates = [n + b"/1" for n in names]
+    for method, ref, against in ((NameMethod.TOKENS, None, False), (NameMethod.TOKENS_MATE, mates, True)):
+        tok = tokenise(b"\n".join(names), len(names), max_tokens=LEGACY_MAX_TOKENS)
+        ref_tok = tokenise(b"\n".join(mates), len(mates), max_tokens=LEGACY_MAX_TOKENS) if against else tok
+        payload = _tokens_payload(tok, ref_tok, tok.name if against else _previous(tok), method)
+        assert int(tok.ntok.max()) == LEGACY_MAX_TOKENS
+        assert decode_names(payload, len(names), ref) == names
 
 
 def test_split_tokenisation_cuts_only_between_letters_and_digits():
@@ -169,7 +213,7 @@ def test_caller_errors():
     with pytest.raises(ValueError):
         encode_names([b"a"], [b"x\n"])
     payload = encode_names(illumina(50, read=2), illumina(50, read=1))
-    assert payload[0] == NameMethod.TOKENS_MATE
+    assert payload[0] == NameMethod.TOKENS_MATE_255
     with pytest.raises(FormatError):
         decode_names(payload, 50)
 
@@ -218,6 +262,19 @@ def test_property_roundtrip_with_mates(names, data):
     roundtrip(names, data.draw(st.lists(name_like, min_size=len(names), max_size=len(names))))
 
 
+alnum = st.binary(min_size=2, max_size=12).map(lambda b: bytes(48 + c % 10 if c < 128 else 97 + c % 26 for c in b))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(alnum, alnum, st.booleans()), min_size=1, max_size=60), st.data())
+def test_property_roundtrip_with_copies(fields, data):
+    """Names whose first token comes back later in the name, now and then, and mates like them."""
+    names = [a + b":" + b + b"_" + (a if again else b) + b"/1" for a, b, again in fields]
+    roundtrip(names)
+    mates = [n[:-1] + data.draw(st.sampled_from([b"1", b"2"])) for n in names]
+    roundtrip(names, mates)
+
+
 def damaged(payload: bytes, rng: random.Random, tries: int) -> list[bytes]:
     out = [payload[:k] for k in range(len(payload)) if len(payload) < 300 or k % 7 == 0]
     for _ in range(tries):
@@ -234,6 +291,7 @@ CORRUPTION = {
     "mates": (illumina(60, read=2), illumina(60)),
     "sra": (CASES["sra"], None),
     "mixed": (CASES["token counts differ"] + CASES["leading zeros"] + CASES["ont"][:5], None),
+    "copies": (guppy(12) + CASES["repeated tokens"][:30], None),
     "repeats lzma": ([b"abcdefghij%d" % (i % 3) for i in range(300)], None),
     "raw": ([b"q"], None),
 }
@@ -260,6 +318,6 @@ def test_damaged_payloads_decode_or_raise_format_error(names, mates):
 def test_huge_claims_are_refused_quickly():
     # TOKENS payload claiming 2**40 name bytes / a CONST type stream for a billion names
     with pytest.raises(FormatError):
-        decode_names(bytes([NameMethod.TOKENS, 2]) + b"\x80\x80\x80\x80\x80\x40", 10)
+        decode_names(bytes([NameMethod.TOKENS_255, 2]) + b"\x80\x80\x80\x80\x80\x40", 10)
     with pytest.raises(FormatError):
         decode_names(bytes([NameMethod.LZMA]) + b"\xff\xff\xff\xff\x0f" + b"\x00" * 10, 3)

@@ -25,8 +25,8 @@ from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..varint import Reader, encode_uvarint
 from .general import lzma2_filters
-from .names_tokens import (MAX_TOKENS, StreamSink, Tokens, classify, letters_touch_digits, read_columns,
-                           reference_tokens, tokenise, write_columns)
+from .names_tokens import (LEGACY_MAX_TOKENS, MAX_TOKENS, StreamSink, Tokens, classify, letters_touch_digits,
+                           read_columns, reference_tokens, tokenise, write_columns)
 
 __all__ = ["encode_names", "decode_names", "NameMethod", "StreamMethod"]
 
@@ -40,12 +40,21 @@ class NameMethod(IntEnum):
     TOKENS_MATE = 4  # token columns, each name against its mate's name
     TOKENS_SPLIT = 5       # TOKENS, with digit runs cut from letters (format 12.0)
     TOKENS_MATE_SPLIT = 6  # TOKENS_MATE, with digit runs cut from letters (format 12.0)
+    # format 13.0: 3-6 again, a name cut into up to 255 tokens instead of 64
+    TOKENS_255 = 7
+    TOKENS_MATE_255 = 8
+    TOKENS_SPLIT_255 = 9
+    TOKENS_MATE_SPLIT_255 = 10
 
 
-# the token-column methods by (coded against mates, digit runs cut from letters)
-_TOKEN_METHODS = {(False, False): NameMethod.TOKENS, (True, False): NameMethod.TOKENS_MATE,
-                  (False, True): NameMethod.TOKENS_SPLIT, (True, True): NameMethod.TOKENS_MATE_SPLIT}
-_TOKEN_KINDS = {method: kind for kind, method in _TOKEN_METHODS.items()}
+# what encoders write, by (coded against mates, digit runs cut from letters)
+_TOKEN_METHODS = {(False, False): NameMethod.TOKENS_255, (True, False): NameMethod.TOKENS_MATE_255,
+                  (False, True): NameMethod.TOKENS_SPLIT_255, (True, True): NameMethod.TOKENS_MATE_SPLIT_255}
+_LEGACY_METHODS = {(False, False): NameMethod.TOKENS, (True, False): NameMethod.TOKENS_MATE,
+                   (False, True): NameMethod.TOKENS_SPLIT, (True, True): NameMethod.TOKENS_MATE_SPLIT}
+# what decoders read: method -> (against mates, split, most tokens per name)
+_TOKEN_KINDS = {**{method: (*kind, LEGACY_MAX_TOKENS) for kind, method in _LEGACY_METHODS.items()},
+                **{method: (*kind, MAX_TOKENS) for kind, method in _TOKEN_METHODS.items()}}
 SPLIT_SAMPLE = 512       # names the tokenisation is chosen on (the whole is tokenised once)
 
 
@@ -101,13 +110,13 @@ def decode_names(payload: bytes, count: int, mates_of: list[bytes] | None = None
         return _split(_lzma_unpack(reader.take(reader.remaining()), raw_len), count)
     if method not in _TOKEN_KINDS:
         raise FormatError(f"unknown names method {method}", 0)
-    mated, split = _TOKEN_KINDS[method]
+    mated, split, max_tokens = _TOKEN_KINDS[method]
     mates = None
     if mated:
         if mates_of is None or len(mates_of) != count:
             raise FormatError("names payload is coded against mates, but no matching mates_of was given")
-        mates = tokenise(_joined(mates_of, "mates_of"), count, split)
-    names = read_columns(count, mates, _Source(reader), max_total)
+        mates = tokenise(_joined(mates_of, "mates_of"), count, split, max_tokens)
+    names = read_columns(count, mates, _Source(reader), max_total, max_tokens)
     if reader.remaining():
         raise FormatError(f"{reader.remaining()} stray bytes after the names streams", reader.pos)
     return names
@@ -128,7 +137,7 @@ def _split_pays(names: list[bytes]) -> bool:
     if split.ntok.max() >= MAX_TOKENS or np.bincount(split.ntok).max() * 10 < count * 9:
         return False  # hex ids: the cut columns would not line up, or overflow into the last
     plain = tokenise(sample, count, False)
-    cost = [len(_tokens_payload(t, t, _previous(t), NameMethod.TOKENS)) for t in (plain, split)]
+    cost = [len(_tokens_payload(t, t, _previous(t), NameMethod.TOKENS_255)) for t in (plain, split)]
     return cost[1] < cost[0]
 
 

@@ -14,7 +14,9 @@ Numbers are where the bytes go, so they get the most care: deltas against
 the reference only in columns where the estimated cost says they pay (sorted
 counters yes, random x coordinates no), values stored as byte planes or as
 indices into a table of distinct values (patterned flow cells put x/y on a
-grid), and a DUP verdict for SRA's ``name.N N`` repeats.
+grid), and a DUP verdict for SRA's ``name.N N`` repeats. Any new token,
+string or number, may instead be a COPY of one its own name already holds
+(Guppy writes the read's UUID a second time, as ``parent_read_id``).
 
 This module turns names into streams and back; how each stream is stored is
 the caller's business, reached through :class:`StreamSink` / :class:`StreamSource`.
@@ -30,7 +32,8 @@ import numpy as np
 
 from ..errors import FormatError
 
-MAX_TOKENS = 64          # later tokens of a name are merged into token 63 (bounds the column loop)
+MAX_TOKENS = 255         # later tokens of a name are merged into the last (bounds the column loop)
+LEGACY_MAX_TOKENS = 64   # the same bound for NAMES methods 3-6 (formats up to 12.0)
 MAX_DIGITS = 18          # longer digit runs are strings: values stay below 2**60
 DELTA_LIMITS = (0, 1 << 8, 1 << 16, 1 << 32, 1 << 62)  # per-column bounds the encoder tries
 _POW10 = 10 ** np.arange(MAX_DIGITS + 1, dtype=np.int64)
@@ -51,9 +54,13 @@ class Tok(IntEnum):
     NUM0 = 5     # new number with leading zeros (plus a width)
     STR = 6      # new bytes (plus a length)
     DUP = 7      # same bytes as the previous all-digit token of this name
+    COPY = 8     # same bytes as the token ``back`` columns earlier in this name (format 13.0)
 
 
 _DEPENDENT = (Tok.MATCH, Tok.DELTA, Tok.DELTA0)
+_FRESH = (Tok.NUM, Tok.NUM0, Tok.STR)
+COPY_MIN_BYTES = 32      # a column copies tokens only when they would otherwise hold this many bytes
+COPY_SAMPLE = 512        # names that decide whether a block is searched for copies
 
 
 class StreamSink(Protocol):
@@ -115,13 +122,14 @@ class Tokens:
     key: np.ndarray      # per token: its first (up to) 8 bytes as a little-endian u64
 
 
-def tokenise(joined: bytes, count: int, split_digits: bool = False) -> Tokens:
+def tokenise(joined: bytes, count: int, split_digits: bool = False, max_tokens: int = MAX_TOKENS) -> Tokens:
     """Cut ``count`` names, joined by b"\\n" (none inside a name), into tokens.
 
     ``split_digits`` also cuts where a digit meets a letter, as CRAM's tok3
     does, so that MGI's ``...L2C001R0010000001/1`` yields numbers to delta-code.
     It is a per-payload choice because it shreds hex ids (ONT's UUIDs) into
-    tokens whose columns no longer line up from name to name."""
+    tokens whose columns no longer line up from name to name. Tokens past
+    ``max_tokens`` are merged into the last one."""
     padded = joined + b"\n" + bytes(8) if count else bytes(8)
     buf = np.frombuffer(padded, dtype=np.uint8)
     size = len(padded) - 8
@@ -139,12 +147,12 @@ def tokenise(joined: bytes, count: int, split_digits: bool = False) -> Tokens:
     ntok = np.diff(np.searchsorted(starts, name_end), prepend=0)
     name = np.repeat(np.arange(count, dtype=np.int64), ntok)
     col = np.arange(len(starts), dtype=np.int64) - np.repeat(np.cumsum(ntok) - ntok, ntok)
-    if len(starts) and ntok.max() > MAX_TOKENS:
-        tail = col == MAX_TOKENS - 1
+    if len(starts) and ntok.max() > max_tokens:
+        tail = col == max_tokens - 1
         ends[tail] = name_end[name[tail]]
-        keep = col < MAX_TOKENS
+        keep = col < max_tokens
         starts, ends, name, col = starts[keep], ends[keep], name[keep], col[keep]
-        ntok = np.minimum(ntok, MAX_TOKENS)
+        ntok = np.minimum(ntok, max_tokens)
     words = np.ndarray((size,), dtype="<u8", buffer=padded, strides=(1,))
     return _with_numbers(buf, words, ntok, starts, ends - starts, name, col)
 
@@ -213,7 +221,8 @@ def _same_bytes(a: Tokens, ia: np.ndarray, b: Tokens, ib: np.ndarray) -> np.ndar
 
 
 def classify(tok: Tokens, ref: Tokens, ridx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Choose each token's type against its reference; returns (types, deltas)."""
+    """Choose each token's type against its reference; returns (types, deltas), where
+    a COPY token's "delta" is how many columns back its source is."""
     types = np.where(tok.is_num, np.where(tok.natural, Tok.NUM, Tok.NUM0), Tok.STR).astype(np.uint8)
     has = np.flatnonzero(ridx >= 0)
     r = ridx[has]
@@ -236,7 +245,54 @@ def classify(tok: Tokens, ref: Tokens, ridx: np.ndarray) -> tuple[np.ndarray, np
     types[h] = np.where(tok.natural[h], Tok.DELTA, Tok.DELTA0)
     delta = np.zeros(len(tok.start), dtype=np.int64)
     delta[h] = d
+    _mark_copies(tok, types, delta)
     return types, delta
+
+
+def _mark_copies(tok: Tokens, types: np.ndarray, delta: np.ndarray) -> None:
+    """Turn fresh tokens that repeat an earlier token of their own name into COPY.
+
+    Guppy's ONT headers end with ``parent_read_id=`` and the read's own UUID
+    again: 16 random bytes per name that no previous name predicts. The first
+    :data:`COPY_SAMPLE` names decide whether the whole block is searched (names
+    of one file share a shape; Illumina's have nothing to copy)."""
+    if len(tok.ntok) > COPY_SAMPLE and not len(_copies(tok, types, int(tok.first[COPY_SAMPLE]))[0]):
+        return
+    cur, back = _copies(tok, types, len(tok.start))
+    types[cur] = Tok.COPY
+    delta[cur] = back
+
+
+def _copies(tok: Tokens, types: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """Among the first ``end`` tokens, the fresh ones (and how many columns back) that
+    repeat a token of their name, each column copying from the one distance that
+    saves it the most bytes, and only where that is at least :data:`COPY_MIN_BYTES`."""
+    sel = np.flatnonzero(tok.length[:end] >= 2)
+    fresh = np.isin(types[sel], _FRESH)
+    none = np.zeros(0, dtype=np.int64)
+    if not fresh.any():
+        return none, none
+    h = ((tok.key[sel] * np.uint64(0x9E3779B97F4A7C15))
+         ^ (tok.name[sel].astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)) ^ tok.length[sel].astype(np.uint64))
+    order = np.argsort(h, kind="stable")  # equal hashes stay in (name, column) order
+    hs = h[order]
+    later = np.flatnonzero(hs[1:] == hs[:-1]) + 1
+    later = later[fresh[order[later]]]
+    cur, src = sel[order[later]], sel[order[later - 1]]
+    same = tok.name[cur] == tok.name[src]
+    cur, src = cur[same], src[same]
+    same = _same_bytes(tok, cur, tok, src)
+    cur, src = cur[same], src[same]
+    if not len(cur):
+        return none, none
+    back = tok.col[cur] - tok.col[src]
+    ncols = int(tok.col.max()) + 1
+    saved = np.bincount(tok.col[cur] * ncols + back, weights=tok.length[cur],
+                        minlength=ncols * ncols).reshape(ncols, ncols)
+    best = saved.argmax(axis=1)
+    worth = saved[np.arange(ncols), best] >= COPY_MIN_BYTES
+    chosen = worth[tok.col[cur]] & (back == best[tok.col[cur]])
+    return cur[chosen], back[chosen]
 
 
 def _delta_limits(tok: Tokens, types: np.ndarray, h: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -287,15 +343,18 @@ def write_columns(tok: Tokens, types: np.ndarray, delta: np.ndarray, sink: Strea
     ncols = int(tok.ntok.max()) + 1 if n else 0
     sink.put_int(ncols)
     sink.put_int(int(tok.length.sum()))  # total name bytes, checked by the decoder
-    grid = np.full((ncols, n), 255, dtype=np.uint8)
-    grid[tok.col, tok.name] = types
-    grid[tok.ntok, np.arange(n)] = Tok.END
-    by_col = np.argsort(tok.col.astype(np.uint8), kind="stable")
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(tok.col, minlength=ncols))))
+    alive = np.arange(n, dtype=np.int64)   # names with a token (or their END) in column j
     for j in range(ncols):
-        row = grid[j]
-        sink.put_stream(row[row != 255].tobytes())
-        _write_fields(tok, types, delta, by_col[bounds[j]:bounds[j + 1]], sink)
+        ends = tok.ntok[alive] == j
+        row = np.full(len(alive), Tok.END, dtype=np.uint8)
+        alive = alive[~ends]
+        idx = tok.first[alive] + j           # column j's tokens, in name order
+        row[~ends] = types[idx]
+        sink.put_stream(row.tobytes())
+        copies = idx[types[idx] == Tok.COPY]
+        if len(copies):
+            sink.put_int(int(delta[copies[0]]))
+        _write_fields(tok, types, delta, idx, sink)
 
 
 def _write_fields(tok: Tokens, types: np.ndarray, delta: np.ndarray, idx: np.ndarray,
@@ -374,9 +433,10 @@ class _Pool:
         return self.size - len(part)
 
 
-def read_columns(count: int, mates: Tokens | None, source: StreamSource, max_total: int) -> list[bytes]:
+def read_columns(count: int, mates: Tokens | None, source: StreamSource, max_total: int,
+                 max_tokens: int = MAX_TOKENS) -> list[bytes]:
     """Inverse of :func:`write_columns` (``mates`` given: mate-referenced mode)."""
-    ncols = source.get_int(MAX_TOKENS + 1)
+    ncols = source.get_int(max_tokens + 1)
     total = source.get_int(max_total)
     if (ncols == 0) != (count == 0):
         raise FormatError(f"{ncols} token columns for {count} names")
@@ -393,7 +453,13 @@ def read_columns(count: int, mates: Tokens | None, source: StreamSource, max_tot
             raise FormatError(f"unknown token type {int(types.max())}")
         state.ntok[alive[types == Tok.END]] = j
         alive, t = alive[types != Tok.END], types[types != Tok.END]
+        copies = bool((t == Tok.COPY).any())
+        back = source.get_int(j) if copies else 0
+        if copies and back == 0:
+            raise FormatError(f"token column {j} copies from itself")
         col = _read_fields(_Column.empty(alive, j), t, source, pool, state)
+        if copies:
+            _copy_tokens(col, t, columns[j - back])
         col = _resolve_prev(col, t) if mates is None else _resolve_mate(col, t, mates, mate_off)
         state.remember(col)
         columns.append(col)
@@ -450,6 +516,15 @@ def _read_fields(c: _Column, t: np.ndarray, source: StreamSource, pool: _Pool,
         c.slen[strings] = lengths
     c.is_num = t != Tok.STR
     return c
+
+
+def _copy_tokens(c: _Column, t: np.ndarray, src: _Column) -> None:
+    """Fill COPY tokens from an earlier, already resolved column of the same names
+    (a name open at this column was open at every earlier one)."""
+    copy = np.flatnonzero(t == Tok.COPY)
+    rows = np.searchsorted(src.name, c.name[copy])
+    for field in ("is_num", "value", "width", "sstart", "slen"):
+        getattr(c, field)[copy] = getattr(src, field)[rows]
 
 
 def _read_planes(n: int, source: StreamSource) -> np.ndarray:
