@@ -1,5 +1,6 @@
 """codec.jit: numba started without its scipy BLAS probe, and nothing else changed; the
-kernel cache folder (codec._jitcache) and the note shown while it is first filled."""
+kernel cache folder (codec._jitcache), the pruning of old versions' folders, and the note
+shown while it is first filled."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -45,6 +47,37 @@ def _fresh_in_child(cache_home: str) -> str:
 def test_the_first_process_of_a_version_knows_its_kernels_compile(tmp_path):
     first, second = _fresh_in_child(str(tmp_path)), _fresh_in_child(str(tmp_path))
     assert first.startswith("True " + str(tmp_path)) and second.startswith("False ")
+
+
+def test_cache_folders_unused_for_a_month_are_removed_by_a_new_version(tmp_path):
+    month_ago = time.time() - _jitcache.STALE_AFTER_S - 60
+    root = tmp_path / "seqlm"
+    old, recent, other = root / ("numba-" + "a" * 16), root / ("numba-" + "b" * 16), root / "numba-notes"
+    for folder in (old, recent, other):
+        folder.mkdir(parents=True)
+        (folder / "kernel.nbi").write_bytes(b"x")
+    for folder in (old, other):
+        os.utime(folder, (month_ago, month_ago))
+    first = _fresh_in_child(str(tmp_path)).split()[1]       # a new version's first run prunes
+    assert not old.exists() and recent.exists() and other.exists() and os.path.isdir(first)
+    os.utime(first, (month_ago, month_ago))
+    _fresh_in_child(str(tmp_path))                           # later runs mark their folder used
+    assert os.stat(first).st_mtime > month_ago + 3600
+
+
+def test_prune_keeps_the_current_folder_and_foreign_entries(tmp_path):
+    month_ago = time.time() - _jitcache.STALE_AFTER_S - 60
+    keep, stale = tmp_path / ("numba-" + "c" * 16), tmp_path / ("numba-" + "d" * 16)
+    link, plain = tmp_path / ("numba-" + "e" * 16), tmp_path / ("numba-" + "f" * 16)
+    for folder in (keep, stale):
+        folder.mkdir()
+    link.symlink_to(stale)
+    plain.write_bytes(b"not a folder")
+    for entry in (keep, stale, plain):
+        os.utime(entry, (month_ago, month_ago))
+    assert _jitcache.prune_stale(str(tmp_path), keep=str(keep)) == [str(stale)]
+    assert keep.exists() and plain.exists() and link.is_symlink()
+    assert _jitcache.prune_stale(str(tmp_path / "missing"), keep=str(keep)) == []
 
 
 def test_progress_bar_warns_of_compiling_on_a_terminal(monkeypatch):
