@@ -584,6 +584,8 @@ def _resolve_mate(c: _Column, t: np.ndarray, mates: Tokens, mate_off: int) -> _C
     has = mates.ntok[c.name] > j
     if (np.isin(t, _DEPENDENT) & ~has).any():
         raise FormatError("token refers to a mate without that token")
+    if not has.any():
+        return _checked(c)  # nothing to look up (read 1's names may hold no token at all)
     r = np.where(has, mates.first[c.name] + j, 0)
     rnum = mates.is_num[r]
     moved = (t == Tok.DELTA) | (t == Tok.DELTA0)
