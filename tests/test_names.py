@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from codec.errors import FormatError
 from codec.streams.names import NameMethod, StreamMethod, decode_names, encode_names, pack_stream, unpack_stream
 from codec.streams.names import _previous, _tokens_payload
-from codec.streams.names_tokens import LEGACY_MAX_TOKENS, MAX_TOKENS, Tok, classify, letters_touch_digits, \
-    reference_tokens, tokenise
+from codec.streams.names_tokens import (LEGACY_MAX_TOKENS, MAX_TOKENS, Tok, classify, letters_touch_digits,
+                                       reference_tokens, tokenise)
 from codec.varint import Reader
 
 
