@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from codec.errors import FormatError
 from codec.streams.names import NameMethod, StreamMethod, decode_names, encode_names, pack_stream, unpack_stream
-from codec.streams.names import _previous, _tokens_payload
+from codec.streams.names import _TOKEN_METHODS, _previous, _tokens_payload
 from codec.streams.names_tokens import (LEGACY_MAX_TOKENS, MAX_TOKENS, Tok, classify, letters_touch_digits,
                                        reference_tokens, tokenise)
 from codec.varint import Reader
@@ -29,12 +29,12 @@ def roundtrip_tokens(names: list[bytes], mates: list[bytes] | None = None) -> No
     joined = b"\n".join(names)
     for split in (False, True):
         tok = tokenise(joined, len(names), split)
-        method = NameMethod.TOKENS_SPLIT_255 if split else NameMethod.TOKENS_255
-        assert decode_names(_tokens_payload(tok, tok, _previous(tok), method), len(names)) == names
+        payload = _tokens_payload(tok, tok, _previous(tok), _TOKEN_METHODS[False, split])
+        assert decode_names(payload, len(names)) == names
         if mates is not None:
             ref = tokenise(b"\n".join(mates), len(mates), split)
-            method = NameMethod.TOKENS_MATE_SPLIT_255 if split else NameMethod.TOKENS_MATE_255
-            assert decode_names(_tokens_payload(tok, ref, tok.name, method), len(names), mates) == names
+            payload = _tokens_payload(tok, ref, tok.name, _TOKEN_METHODS[True, split])
+            assert decode_names(payload, len(names), mates) == names
 
 
 def illumina(n: int, seed: int = 1, read: int = 1) -> list[bytes]:

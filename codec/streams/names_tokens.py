@@ -349,17 +349,18 @@ def write_columns(tok: Tokens, types: np.ndarray, delta: np.ndarray, sink: Strea
         row = np.full(len(alive), Tok.END, dtype=np.uint8)
         alive = alive[~ends]
         idx = tok.first[alive] + j           # column j's tokens, in name order
-        row[~ends] = types[idx]
+        ty = types[idx]
+        row[~ends] = ty
         sink.put_stream(row.tobytes())
-        copies = idx[types[idx] == Tok.COPY]
+        copies = idx[ty == Tok.COPY]
         if len(copies):
             sink.put_int(int(delta[copies[0]]))
-        _write_fields(tok, types, delta, idx, sink)
+        _write_fields(tok, ty, delta, idx, sink)
 
 
-def _write_fields(tok: Tokens, types: np.ndarray, delta: np.ndarray, idx: np.ndarray,
+def _write_fields(tok: Tokens, ty: np.ndarray, delta: np.ndarray, idx: np.ndarray,
                   sink: StreamSink) -> None:
-    ty = types[idx]
+    """The fields of one column's tokens ``idx``, whose types are ``ty``."""
     moved = idx[(ty == Tok.DELTA) | (ty == Tok.DELTA0)]
     if len(moved):
         _write_numbers(delta[moved], sink)
@@ -453,12 +454,11 @@ def read_columns(count: int, mates: Tokens | None, source: StreamSource, max_tot
             raise FormatError(f"unknown token type {int(types.max())}")
         state.ntok[alive[types == Tok.END]] = j
         alive, t = alive[types != Tok.END], types[types != Tok.END]
-        copies = bool((t == Tok.COPY).any())
-        back = source.get_int(j) if copies else 0
-        if copies and back == 0:
+        back = source.get_int(j) if (t == Tok.COPY).any() else None   # 1 to j
+        if back == 0:
             raise FormatError(f"token column {j} copies from itself")
         col = _read_fields(_Column.empty(alive, j), t, source, pool, state)
-        if copies:
+        if back:
             _copy_tokens(col, t, columns[j - back])
         col = _resolve_prev(col, t) if mates is None else _resolve_mate(col, t, mates, mate_off)
         state.remember(col)
