@@ -1,15 +1,23 @@
 """Integer-exact inference: fast path == numpy int64 reference, step == sequence,
-thread count cannot change a table, and the quality codec round-trips."""
+thread count cannot change a table, another CPU's kernels cannot change an archive,
+and the quality codec round-trips."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from codec import CodecConfig, compress
 from codec.errors import FormatError
 from codec.model import PredictorConfig
 from codec.model.features import (all_features, qual_vocab, segment_rows, step_advance,
@@ -203,3 +211,76 @@ def test_default_weights_fast_equals_reference(kind: str) -> None:
         assert np.array_equal(hi, rh) and np.array_equal(ci, rc)
     _RAN["tables"] += 1
 
+
+
+# The child of test_archives_do_not_depend_on_the_cpu: encodes every input in argv and
+# decodes the archives the parent wrote, under another CPU's kernels.
+_OTHER_CPU_CHILD = r"""
+import hashlib, json, sys
+from pathlib import Path
+import numba
+from codec import CodecConfig, compress, decompress
+folder = Path(sys.argv[1])
+out = {"cpu": numba.config.CPU_NAME, "archives": {}, "decoded": {}}
+for case in json.loads((folder / "cases.json").read_text()):
+    data = (folder / case["r1"]).read_bytes()
+    mate = (folder / case["r2"]).read_bytes() if case["r2"] else None
+    out["archives"][case["name"]] = hashlib.sha256(compress(data, CodecConfig(level=5), mate)).hexdigest()
+    decoded = decompress((folder / (case["name"] + ".seqlm")).read_bytes())
+    decoded = b"".join(decoded) if isinstance(decoded, tuple) else decoded
+    out["decoded"][case["name"]] = hashlib.sha256(decoded).hexdigest()
+print(json.dumps(out))
+"""
+
+
+def _other_cpu_cases(folder: Path) -> list[dict]:
+    """Inputs that reach every shipped quality model (the binned one through 300 reads of the
+    shared data, when it is there), both base coders and the token names."""
+    from .conftest import DATA, SHARED
+
+    cases = [{"name": name, "r1": name, "r2": None}
+             for name in ("chipseq_300.fastq", "hifi_16s_20.fastq", "ont_guppy_names_120.fastq")]
+    cases.append({"name": "gaiix_pair", "r1": "gaiix_pair_100_R1.fastq", "r2": "gaiix_pair_100_R2.fastq"})
+    for case in cases:
+        for key in ("r1", "r2"):
+            if case[key]:
+                (folder / case[key]).write_bytes((DATA / case[key]).read_bytes())
+    binned = SHARED / "illumina-hiseq-bin6-yeast-rnaseq-SRR4238351.fastq.gz"  # takes the binned LSTM
+    if binned.exists():
+        with gzip.open(binned, "rb") as fh:
+            (folder / "binned_300.fastq").write_bytes(b"".join(fh.readline() for _ in range(4 * 300)))
+        cases.append({"name": "binned_300.fastq", "r1": "binned_300.fastq", "r2": None})
+    return cases
+
+
+def test_archives_do_not_depend_on_the_cpu(tmp_path: Path) -> None:
+    """Archives are the same bytes, and decode, where the kernels and BLAS are another CPU's.
+
+    A child process compiles every numba kernel for LLVM's ``generic`` x86-64 (no AVX, no
+    FMA: another instruction set and other vector widths than this host's), in a cache
+    folder of its own, and on x86 runs OpenBLAS's oldest kernels (``OPENBLAS_CORETYPE``).
+    It encodes the inputs, which must give this process's archives byte for byte, and
+    decodes this process's archives, which must give the inputs back: what DESIGN.md asks
+    of encoder and decoder on two machines, here on one."""
+    cases = _other_cpu_cases(tmp_path)
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    native, inputs = {}, {}
+    for case in cases:
+        data = (tmp_path / case["r1"]).read_bytes()
+        mate = (tmp_path / case["r2"]).read_bytes() if case["r2"] else None
+        archive = compress(data, CodecConfig(level=5), mate)
+        (tmp_path / (case["name"] + ".seqlm")).write_bytes(archive)
+        native[case["name"]] = hashlib.sha256(archive).hexdigest()
+        inputs[case["name"]] = hashlib.sha256(data + (mate or b"")).hexdigest()
+    env = dict(os.environ, NUMBA_CPU_NAME="generic", NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        env["OPENBLAS_CORETYPE"] = "Prescott"
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-c", _OTHER_CPU_CHILD, str(tmp_path)], capture_output=True,
+                          text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    child = json.loads(done.stdout.strip().splitlines()[-1])
+    assert child["cpu"] == "generic"
+    assert child["decoded"] == inputs
+    assert child["archives"] == native
