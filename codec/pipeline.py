@@ -24,7 +24,8 @@ from .errors import ChecksumError, FastqFormatError, FormatError
 from .fastq.reader import is_blank_tail
 from .fastq.records import FastqBlock, parse_block, write_block
 from .streams import bases, layout, lengths as lengths_stream, names_fallback, qualities
-from .streams.exceptions import BASE_CHAR, BASE_CODE, decode_exceptions, encode_exceptions
+from .streams.exceptions import (apply_case, choose_spelling, decode_block_exceptions, encode_block_exceptions,
+                                 spelled_codes)
 from .streams.general import pack_best, unpack
 from .streams.ids import CodecId, StreamId
 from .varint import Reader, encode_uvarint
@@ -179,7 +180,8 @@ def compress_block(chunks: list[bytes], starts: list[int], level: int,
     mate = np.repeat(np.arange(len(parsed), dtype=np.uint8), n_rec)
     seq = np.frombuffer(b"".join(b.seq for b in parsed), dtype=np.uint8)
     qual = np.frombuffer(b"".join(b.qual for b in parsed), dtype=np.uint8)
-    codes = BASE_CODE[seq]
+    spelling, canon, lower = choose_spelling(seq)
+    codes = spelled_codes(spelling)[canon]
     with _stream_pool(threads) as run, _finish_flag(threads) as bases_done:
         # the heavy coders are independent when encoding: qualities, bases and names overlap
         # (their kernels release the GIL, a long-read block's quality parts run in child
@@ -194,8 +196,8 @@ def compress_block(chunks: list[bytes], starts: list[int], level: int,
             streams.append(_stream(StreamId.NAMES2 if i else StreamId.NAMES, codec, n_rec, payload, infos))
         streams.append(_stream(StreamId.LENGTHS, CodecId.VARINT_LZMA, len(lens),
                                lengths_stream.encode_lengths(lens), infos))
-        streams.append(_stream(StreamId.EXCEPTIONS, CodecId.LZMA, int((codes == 4).sum()),
-                               encode_exceptions(seq), infos))
+        payload, codec = encode_block_exceptions(canon, spelling, lower)
+        streams.append(_stream(StreamId.EXCEPTIONS, codec, int((codes == 4).sum()), payload, infos))
         payload, codec = bases_job()
         streams.append(_stream(StreamId.BASES, codec, int((codes < 4).sum()), payload, infos))
         payload, codec = quals_job()
@@ -267,7 +269,8 @@ def _decode_modelled(r: Reader, n_rec: int, files: list[tuple[int, int]], thread
     total = int(lens.sum())
     if total > raw_total:
         raise FormatError("read lengths exceed the block size")
-    mask, exc_chars = decode_exceptions(_need(streams, StreamId.EXCEPTIONS)[2], total)
+    exc_codec, _, exc_payload = _need(streams, StreamId.EXCEPTIONS)
+    mask, exc_chars, letters, lower = decode_block_exceptions(exc_codec, exc_payload, total)
     mate = np.repeat(np.arange(n_files, dtype=np.uint8), n_rec)
     qual_payload = _need(streams, StreamId.QUALITIES)[2]
     base_payload = _need(streams, StreamId.BASES)[2]
@@ -285,8 +288,9 @@ def _decode_modelled(r: Reader, n_rec: int, files: list[tuple[int, int]], thread
             codes = bases.decode_bases(base_payload, lens, mate, mask)
             qual = qualities.decode_qualities(qual_payload, lens, codes, mate, threads)
         names = names_job()
-    seq = BASE_CHAR[np.minimum(codes, 3)]
+    seq = letters[np.minimum(codes, 3)]
     seq[mask] = exc_chars
+    apply_case(seq, lower)
     out, offset = [], 0
     for i, (eol, final, kinds, other) in enumerate(lay):
         flen = lens[i * n_rec:(i + 1) * n_rec]

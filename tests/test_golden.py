@@ -25,7 +25,10 @@ SOURCES = ["simple.fastq", "crlf_no_final_newline.fastq", "plus_repeats.fastq", 
            "mgi_names_300.fastq",  # MGI-style names: NAME_TOK method TOKENS_SPLIT (v12+)
            # 120 ONT SARS-CoV-2 reads cut to 100 bases, under Guppy 6 style names made up around their read ids:
            # ~80 tokens, parent_read_id copies the read id (v13+: methods 7-10, COPY tokens)
-           "ont_guppy_names_120.fastq"]
+           "ont_guppy_names_120.fastq",
+           # 60 of those reads, cut to 150 bases and spelled with U for T as direct-RNA reads are:
+           # EXCEPTIONS codec EXC_SPELLED (v14+; lowercase.fastq takes it too, for its lowercase runs)
+           "ont_rna_u_60.fastq"]
 # pairs (R1, R2) compressed together (from v8): blocks with read 2s get illumina40_v3 qualities
 # (v9: read 1s and read 2s coded apart, QUAL_MATES, read 1s with illumina40_v2)
 PAIRS = [("gaiix_pair_100_R1.fastq", "gaiix_pair_100_R2.fastq"),

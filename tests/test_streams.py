@@ -10,7 +10,9 @@ import pytest
 from codec.errors import FormatError
 from codec.fastq.records import parse_block
 from codec.streams import bases, bases_ctx, layout, lengths, qual_ctx, qualities, stepcoding
-from codec.streams.exceptions import BASE_CODE, decode_exceptions, encode_exceptions
+from codec.streams.exceptions import (BASE_CODE, SPELL_CASE, SPELL_U, apply_case, choose_spelling,
+                                      decode_exceptions, decode_spelled, encode_exceptions, encode_spelled,
+                                      spelled_codes)
 from codec.streams.general import pack_best, unpack
 from codec.streams.ids import CodecId
 from codec.streams.stepcoding import batch_bounds, make_rows
@@ -342,6 +344,40 @@ def test_layout_lengths_exceptions_round_trip():
     seq = np.frombuffer(b"NNACGTnacgtRYN.ACGT-*", np.uint8)
     mask, chars = decode_exceptions(encode_exceptions(seq), len(seq))
     assert np.array_equal(mask, BASE_CODE[seq] == 4) and chars.tobytes() == b"NNnacgtRYN.-*"
+
+
+@pytest.mark.parametrize("text, flags", [
+    (b"ACGTNACGT", 0),
+    (b"AcGtNa", 0),                              # isolated lowercase letters stay exceptions
+    (b"ACGUACGUNT", SPELL_U),                    # RNA: U is code 3, the lone T an exception
+    (b"ACGTacgtacgtNNnnACGT", SPELL_CASE),       # a soft-masked run (its n stays an exception)
+    (b"acguacguAC-", SPELL_CASE | SPELL_U),
+])
+def test_spelling_choice_and_round_trip(text: bytes, flags: int):
+    seq = np.frombuffer(text, np.uint8)
+    chosen, canon, lower = choose_spelling(seq)
+    assert chosen == flags and (lower is not None) == bool(flags & SPELL_CASE)
+    codes = spelled_codes(chosen)[canon]
+    assert canon.tobytes() == (text.upper() if flags & SPELL_CASE else text)
+    assert int((codes < 4).sum()) == sum(c in b"ACGU" if flags & SPELL_U else c in b"ACGT" for c in canon.tobytes())
+    if not flags:
+        return
+    mask, chars, letters, lower_back = decode_spelled(encode_spelled(canon, chosen, lower), len(seq))
+    out = letters[np.minimum(codes, 3)]
+    out[mask] = chars
+    apply_case(out, lower_back)
+    assert out.tobytes() == text and np.array_equal(mask, codes == 4)
+
+
+def test_spelled_exceptions_reject_damage():
+    seq = np.frombuffer(b"acguacguACGU", np.uint8)
+    flags, canon, lower = choose_spelling(seq)
+    payload = encode_spelled(canon, flags, lower)
+    for bad in (b"\x00" + payload[1:], b"\x04" + payload[1:], payload[:3], b""):
+        with pytest.raises(FormatError):
+            decode_spelled(bad, len(seq))
+    with pytest.raises(FormatError):   # a case run over a byte that is not a capital letter
+        apply_case(np.frombuffer(b"AC-T", np.uint8).copy(), np.array([False, False, True, False]))
 
 
 def test_pack_best_picks_smallest_and_checks_damage():

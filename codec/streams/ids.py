@@ -42,3 +42,4 @@ class CodecId(IntEnum):
     QUAL_MIX = 12    # integer-exact LSTM mixed step by step with the QUAL_CTX context model
     LZMA_TURNED = 13  # bases: lzma over the codes with flagged reads reverse-complemented (orientation.py)
     QUAL_MATES = 14  # qualities of a pair: read 1s and read 2s coded apart, each with its own codec
+    EXC_SPELLED = 15  # exceptions of a block whose letters are spelled otherwise (U for T, lowercase runs)
