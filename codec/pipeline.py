@@ -182,6 +182,8 @@ def compress_block(chunks: list[bytes], starts: list[int], level: int,
     qual = np.frombuffer(b"".join(b.qual for b in parsed), dtype=np.uint8)
     spelling, canon, lower = choose_spelling(seq)
     codes = spelled_codes(spelling)[canon]
+    exceptional = codes == 4
+    n_exceptions = int(exceptional.sum())
     with _stream_pool(threads) as run, _finish_flag(threads) as bases_done:
         # the heavy coders are independent when encoding: qualities, bases and names overlap
         # (their kernels release the GIL, a long-read block's quality parts run in child
@@ -196,10 +198,10 @@ def compress_block(chunks: list[bytes], starts: list[int], level: int,
             streams.append(_stream(StreamId.NAMES2 if i else StreamId.NAMES, codec, n_rec, payload, infos))
         streams.append(_stream(StreamId.LENGTHS, CodecId.VARINT_LZMA, len(lens),
                                lengths_stream.encode_lengths(lens), infos))
-        payload, codec = encode_block_exceptions(canon, spelling, lower)
-        streams.append(_stream(StreamId.EXCEPTIONS, codec, int((codes == 4).sum()), payload, infos))
+        payload, codec = encode_block_exceptions(canon, spelling, lower, exceptional)
+        streams.append(_stream(StreamId.EXCEPTIONS, codec, n_exceptions, payload, infos))
         payload, codec = bases_job()
-        streams.append(_stream(StreamId.BASES, codec, int((codes < 4).sum()), payload, infos))
+        streams.append(_stream(StreamId.BASES, codec, len(codes) - n_exceptions, payload, infos))
         payload, codec = quals_job()
         streams.append(_stream(StreamId.QUALITIES, codec, len(qual), payload, infos))
     body = _block_header(chunks, n_rec, MODE_MODELLED) + bytes([len(streams)]) + b"".join(streams)

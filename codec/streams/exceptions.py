@@ -64,9 +64,11 @@ def _decode_runs(r: Reader, total: int, what: str) -> np.ndarray:
     return mask
 
 
-def encode_exceptions(seq: np.ndarray, code: np.ndarray = BASE_CODE) -> bytes:
-    """``seq``: uint8 sequence bytes of the whole block; ``code`` its letters' codes (4 = exception)."""
-    mask = code[seq] == 4
+def encode_exceptions(seq: np.ndarray, mask: np.ndarray | None = None) -> bytes:
+    """``seq``: uint8 sequence bytes of the whole block; ``mask`` its exceptions, where the
+    caller has them already (by default the bytes not in ``ACGT``)."""
+    if mask is None:
+        mask = BASE_CODE[seq] == 4
     return pack_best(_encode_runs(mask) + seq[mask].tobytes())
 
 
@@ -94,7 +96,7 @@ def choose_spelling(seq: np.ndarray) -> tuple[int, np.ndarray, np.ndarray | None
         lower_bases = int(np.count_nonzero(np.isin(seq[is_lower], _LOWER_BASES)))
         if lower_bases >= CASE_MIN_RUN * n_runs:
             flags, lower = SPELL_CASE, is_lower
-            canon = np.where(is_lower, seq ^ _CASE_BIT, seq).astype(np.uint8)
+            canon = np.where(is_lower, seq ^ _CASE_BIT, seq)
     if np.count_nonzero(canon == ord("U")) > np.count_nonzero(canon == ord("T")):
         flags |= SPELL_U
     return flags, canon, lower
@@ -105,13 +107,14 @@ def spelled_codes(flags: int) -> np.ndarray:
     return U_CODE if flags & SPELL_U else BASE_CODE
 
 
-def encode_spelled(canon: np.ndarray, flags: int, lower: np.ndarray | None) -> bytes:
+def encode_spelled(canon: np.ndarray, flags: int, lower: np.ndarray | None, mask: np.ndarray | None = None) -> bytes:
     """EXC_SPELLED payload: ``u8 flags``, the lowercase runs as a blob (SPELL_CASE), then the
-    exceptions of ``canon`` under the block's letters as :func:`encode_exceptions` writes them."""
+    exceptions of ``canon`` under the block's letters (``mask``, where the caller has it) as
+    :func:`encode_exceptions` writes them."""
     head = bytes([flags])
     if flags & SPELL_CASE:
         head += blob(pack_best(_encode_runs(lower)))
-    return head + encode_exceptions(canon, spelled_codes(flags))
+    return head + encode_exceptions(canon, spelled_codes(flags)[canon] == 4 if mask is None else mask)
 
 
 def decode_spelled(payload: bytes, total: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -128,12 +131,14 @@ def decode_spelled(payload: bytes, total: int) -> tuple[np.ndarray, np.ndarray, 
     return mask, chars, U_CHAR if flags & SPELL_U else BASE_CHAR, lower
 
 
-def encode_block_exceptions(canon: np.ndarray, flags: int, lower: np.ndarray | None) -> tuple[bytes, CodecId]:
-    """(payload, codec) of a block spelled ``flags`` (:func:`choose_spelling`): plain ACGT
-    blocks keep codec LZMA, as every format wrote them; the others take EXC_SPELLED."""
+def encode_block_exceptions(canon: np.ndarray, flags: int, lower: np.ndarray | None,
+                            mask: np.ndarray) -> tuple[bytes, CodecId]:
+    """(payload, codec) of a block spelled ``flags`` (:func:`choose_spelling`) whose base codes
+    are 4 at ``mask``: plain ACGT blocks keep codec LZMA, as every format wrote them; the
+    others take EXC_SPELLED."""
     if not flags:
-        return encode_exceptions(canon), CodecId.LZMA
-    return encode_spelled(canon, flags, lower), CodecId.EXC_SPELLED
+        return encode_exceptions(canon, mask), CodecId.LZMA
+    return encode_spelled(canon, flags, lower, mask), CodecId.EXC_SPELLED
 
 
 def decode_block_exceptions(codec: int, payload: bytes, total: int
