@@ -110,7 +110,8 @@ def _default_archive(inputs: tuple[str, ...]) -> str:
 @click.option("-l", "--level", type=click.IntRange(MIN_LEVEL, MAX_LEVEL), default=DEFAULT_LEVEL,
               show_default=True, help="1 = context models only (fastest); 2-6 mix in the shipped LSTM where "
                                       "it pays; 7-9 also fit one per block, kept where it codes smaller "
-                                      "(slow); from 6 short reads also try lzma on their bases.")
+                                      "(slow); 9 also fits a base LSTM per block; from 6 short reads also try lzma on "
+                                      "their bases.")
 @click.option("--block-size", type=click.IntRange(1, 4096), default=DEFAULT_BLOCK_MB, show_default=True,
               help="Raw FASTQ megabytes per block, R1 and R2 together. Bounds memory (a block needs up "
                    "to ~40x its size) and is the unit of parallel work; larger blocks share more context.")

@@ -182,3 +182,24 @@ def warmup_cosine_lr(step: int, steps: int, warm: int, lr_max: float, lr_min: fl
         return lr_max * (step + 1) / warm
     frac = (step - warm) / max(1, steps - warm)
     return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * frac))
+
+
+def fit_on_windows(model, steps: int, draw, lr_max: float = 1e-2, lr_min: float = 1e-3) -> None:
+    """Adam over ``steps`` batches ``draw() -> (inputs, targets)`` (targets -1: not a target),
+    warm-up then cosine learning rate, gradients clipped to norm 1: the per-block fits of the
+    quality and base LSTMs. Leaves ``model`` in eval mode."""
+    import torch
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr_max)
+    warm = max(1, steps // 10)
+    model.train()
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = warmup_cosine_lr(step, steps, warm, lr_max, lr_min)
+        x, y = draw()
+        _, loss = model(x, targets=y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    model.eval()

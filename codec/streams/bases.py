@@ -19,7 +19,7 @@ import numpy as np
 from ..config import DEFAULT_LEVEL
 from ..errors import FormatError
 from ..varint import Reader, blob
-from . import bases_ctx, orientation, overlap
+from . import bases_ctx, bases_lstm, orientation, overlap
 from .general import pack_best, unpack
 from .ids import CodecId
 
@@ -100,8 +100,10 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
         early = _EarlyLzma(pool, flat, lengths) if flat is not None and eager is None else None
         params = bases_ctx.choose_params(codes, lengths, level)
         checkpoints: list[tuple[int, float]] = []
-        payload = bytes([CodecId.BASE_CTX]) + bases_ctx.encode_bases(codes, lengths, mate, level, params,
-                                                                      checkpoints, early)
+        recorder = bases_lstm.TokenRecorder(len(codes)) \
+            if level >= bases_lstm.BASE_LSTM_LEVEL and total >= bases_lstm.MIN_BASES else None
+        ctx_payload = bases_ctx.encode_bases(codes, lengths, mate, level, params, checkpoints, early, recorder)
+        payload = bytes([CodecId.BASE_CTX]) + ctx_payload
         if eager is not None:
             lz: tuple[bytes, CodecId] | None = eager.result()
         elif early is not None:
@@ -110,6 +112,10 @@ def encode_bases(codes: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level
             lz = None
     if lz is not None and len(lz[0]) < len(payload):
         return lz
+    if recorder is not None:
+        mixed = bytes([CodecId.BASE_LSTM]) + bases_lstm.encode_bases(codes, lengths, ctx_payload, recorder.tokens)
+        if len(mixed) < len(payload):
+            return mixed, CodecId.BASE_LSTM
     return payload, CodecId.BASE_CTX
 
 
@@ -221,6 +227,8 @@ def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptio
     total = int(lengths.sum())
     if codec_id == CodecId.BASE_CTX:
         return bases_ctx.decode_bases(r.take(r.remaining()), lengths, mate, exceptions, out, progress)
+    if codec_id == CodecId.BASE_LSTM:
+        return bases_lstm.decode_bases(r.take(r.remaining()), lengths, exceptions, out, progress)
     if codec_id not in (CodecId.LZMA, CodecId.LZMA_TURNED):
         raise FormatError(f"unknown base codec id {codec_id}")
     flips = _read_flips(r, len(lengths)) if codec_id == CodecId.LZMA_TURNED else None

@@ -118,6 +118,7 @@ MIX_ONE = W_ONE        # mixing weights are Q16
 N_CONF = 8             # confidence buckets of the high-order prediction
 MIX_SHIFT = 4          # learning rate of the mixing weights (2^-4); 0 = no mixing
 MIX_INIT = 1 << 16
+TableWatch = Callable[[np.ndarray, np.ndarray], None]   # (flat positions, their tables) of an encode
 TOL_CONTEXTS = 4 * 8 * 2   # tolerant mixer contexts: orders seen x recent misses (0..7) x agreement
 TOL_SHIFT = 4              # learning rate of the tolerant mixing weights (2^-4)
 TOL_INIT = 1 << 15         # initial weight of the tolerant table (1/2)
@@ -638,10 +639,12 @@ class BaseCtxModel:
 
     def __init__(self, params: BaseParams, flat: np.ndarray,
                  tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                 costs: np.ndarray | None = None) -> None:
+                 costs: np.ndarray | None = None, watch: TableWatch | None = None) -> None:
         """``tables``: zeroed (order-4, order-k_mid, hashed) count tables to use, else new ones.
-        ``costs``: float64 [3] that encoding adds the stage's tally to (see :func:`_tally_costs`)."""
+        ``costs``: float64 [3] that encoding adds the stage's tally to (see :func:`_tally_costs`).
+        ``watch(where, tables)``: shown every table :meth:`encode_steps` makes, with its positions."""
         self.p = params
+        self.watch = watch
         self.flat = flat
         self.betas = np.array(params.betas, dtype=np.int64)
         bits = params.hash_bits
@@ -687,6 +690,8 @@ class BaseCtxModel:
         where, tables = self.buffers = step_buffers(len(self.starts), 4, self.buffers)
         t, k = _encode_steps(t, active, self.starts, self.pos0, flat, *self._state(), *self._tolerant(),
                              self.costs, self.shadow, where, tables)
+        if self.watch is not None:
+            self.watch(where[:k], tables[:k])
         return t, where[:k], tables[:k]
 
     def freqs(self, t: int, n: int):
@@ -705,10 +710,12 @@ class BaseCtxModel:
 def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams, segment: int = SEGMENT,
                   tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                   checkpoints: list[tuple[int, float]] | None = None, costs: np.ndarray | None = None,
-                  watch: Callable[[int, float], None] | None = None, batch_rows: int = BATCH_ROWS) -> bytes:
+                  watch: Callable[[int, float], None] | None = None, batch_rows: int = BATCH_ROWS,
+                  watch_tables: TableWatch | None = None) -> bytes:
     """``checkpoints`` receives ``(n, bytes)`` after every batch, and ``watch`` is called
     with the same pair as it is taken (while the rest of the block is still being coded).
-    ``batch_rows``: rows per batch at most (0 = no cap, as payload versions 1 to 3)."""
+    ``batch_rows``: rows per batch at most (0 = no cap, as payload versions 1 to 3).
+    ``watch_tables``: as :class:`BaseCtxModel` takes it."""
     enc = StepEncoder()
     rows = make_rows(lengths, segment)
     after_batch = None
@@ -718,31 +725,52 @@ def _encode_words(bases: np.ndarray, lengths: np.ndarray, params: BaseParams, se
             checkpoints.append(mark)
             if watch is not None:
                 watch(*mark)
-    run(BaseCtxModel(params, bases, tables, costs), rows, bases, enc, None, after_batch, batch_rows)
+    run(BaseCtxModel(params, bases, tables, costs, watch_tables), rows, bases, enc, None, after_batch, batch_rows)
     return enc.finish()
 
 
 def encode_bases(bases: np.ndarray, lengths: np.ndarray, mate: np.ndarray, level: int = 5,
                  params: BaseParams | None = None, checkpoints: list[tuple[int, float]] | None = None,
-                 watch: Callable[[int, float], None] | None = None) -> bytes:
+                 watch: Callable[[int, float], None] | None = None, watch_tables: TableWatch | None = None) -> bytes:
     """Range-code base codes 0..3; positions holding 4 are skipped (exceptions).
     ``params``: as :func:`choose_params` picks them for ``level`` unless given.
     ``checkpoints``, when given, receives ``(n, bytes)`` after every batch: the first
     ``n`` codes of ``bases`` are coded in about ``bytes`` (a prefix cost for the caller's
     choices, read off this very encode). ``watch(n, bytes)`` sees the same figures of the
     first encode as they come, before the block may be coded again without calibration
-    (same ``n`` then, other bytes), so the caller can start work that depends on them."""
+    (same ``n`` then, other bytes), so the caller can start work that depends on them.
+    ``watch_tables(where, tables)`` sees every table each encode codes with (a second encode
+    without calibration shows its tables again, for the same positions)."""
     params = params or choose_params(bases, lengths, level)
     costs = np.zeros(3, dtype=np.float64)
     marks: list[tuple[int, float]] = []
-    words = _encode_words(bases, lengths, params, SEGMENT, checkpoints=marks, costs=costs, watch=watch)
+    words = _encode_words(bases, lengths, params, SEGMENT, checkpoints=marks, costs=costs, watch=watch,
+                          watch_tables=watch_tables)
     redo = _without_calibration(params, costs, CAL_DROP_GAIN if level >= CAL_DROP_LEVEL else CAL_DROP_GAIN_FAST)
     if redo is not None:
         params, marks = redo, []
-        words = _encode_words(bases, lengths, params, SEGMENT, checkpoints=marks)
+        words = _encode_words(bases, lengths, params, SEGMENT, checkpoints=marks, watch_tables=watch_tables)
     if checkpoints is not None:
         checkpoints.extend(marks)
-    return bytes([VERSION]) + params.to_bytes() + encode_uvarint(SEGMENT) + encode_uvarint(BATCH_ROWS) + words
+    return payload_head(params, SEGMENT, BATCH_ROWS) + words
+
+
+def payload_head(params: BaseParams, segment: int, batch_rows: int) -> bytes:
+    """The payload's parameters, up to the range-coded words (current version)."""
+    return bytes([VERSION]) + params.to_bytes() + encode_uvarint(segment) + encode_uvarint(batch_rows)
+
+
+def read_payload_head(r: Reader) -> tuple[BaseParams, int, int]:
+    """(params, segment, batch_rows) of a payload of any version (batch_rows 0: no cap)."""
+    version = r.u8()
+    if version not in VERSIONS:
+        raise FormatError(f"unknown base-context payload version {version}")
+    params = BaseParams.read(r, version)
+    segment = r.uvarint(limit=1 << 30)
+    batch_rows = r.uvarint(limit=1 << 30) if version >= 4 else 0
+    if segment == 0 or (version >= 4 and batch_rows == 0):
+        raise FormatError("bad base-context segment length or batch size")
+    return params, segment, batch_rows
 
 
 def _without_calibration(params: BaseParams, costs: np.ndarray, min_gain: float) -> BaseParams | None:
@@ -772,14 +800,7 @@ def decode_bases(payload: bytes, lengths: np.ndarray, mate: np.ndarray, exceptio
     The codes go to ``out`` when given (uint8, one per position); ``progress(n)`` is called
     each time the first ``n`` of them are final (rows are decoded front to back)."""
     r = Reader(payload)
-    version = r.u8()
-    if version not in VERSIONS:
-        raise FormatError(f"unknown base-context payload version {version}")
-    params = BaseParams.read(r, version)
-    segment = r.uvarint(limit=1 << 30)
-    batch_rows = r.uvarint(limit=1 << 30) if version >= 4 else 0
-    if segment == 0 or (version >= 4 and batch_rows == 0):
-        raise FormatError("bad base-context segment length or batch size")
+    params, segment, batch_rows = read_payload_head(r)
     if out is None:
         out = np.empty(len(exceptions), dtype=np.uint8)
     out[:] = np.where(exceptions, np.uint8(4), np.uint8(0))

@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..model.config import PredictorConfig
-from ..model.features import (all_features, gather_symbols, qual_vocab, sample_windows, scatter_symbols,
+from ..model.features import (all_features, fit_on_windows, gather_symbols, qual_vocab, sample_windows, scatter_symbols,
                               segment_rows, step_advance, step_features, warmup_cosine_lr)
 from ..model.intexact import IntPredictor
 from ..model.quantize import QuantModel, quantize
@@ -60,7 +60,7 @@ _WORK = {2: (0.25, 2e5, 1e6), 3: (0.5, 3e5, 2e6), 4: (0.75, 4e5, 3e6), 5: (1.0, 
 
 
 @contextlib.contextmanager
-def _single_thread() -> Iterator[None]:
+def single_thread() -> Iterator[None]:
     """Inference and fitting run on one BLAS / torch thread (parallelism belongs to blocks and streams)."""
     torch = sys.modules.get("torch")    # only if something already imported it
     old = torch.get_num_threads() if torch is not None else None
@@ -122,23 +122,15 @@ def fit_model(quals: np.ndarray, rows: dict[str, np.ndarray], bases: np.ndarray,
     win = int(min(WINDOW, rows["len"].max()))
     steps = max(1, int(work // (BATCH * win)))
     rng = np.random.default_rng(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    warm = max(1, steps // 10)
     q_all = torch.from_numpy(quals.astype(np.int64))
     x_t = torch.from_numpy(x_all.astype(np.int64))
-    model.train()
-    for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = warmup_cosine_lr(step, steps, warm, 1e-2, 1e-3)
+
+    def draw() -> tuple[torch.Tensor, torch.Tensor]:
         idx, valid = sample_windows(rows, rng, BATCH, win)
         idx = torch.from_numpy(idx)
-        y = torch.where(torch.from_numpy(valid), q_all[idx], -1)
-        _, loss = model(x_t[idx], targets=y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-    model.eval()
+        return x_t[idx], torch.where(torch.from_numpy(valid), q_all[idx], -1)
+
+    fit_on_windows(model, steps, draw)
     return model
 
 
@@ -200,7 +192,7 @@ def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, 
         return struct.pack("<BB", VERSION, MODE_EMPTY)
     seg = _seg_len(lengths)
     rows = _rows(lengths, mate, seg)
-    with _single_thread():
+    with single_thread():
         model = fit_model(quals, rows, bases, k, level)
         qm = quantize(model)
         ip = IntPredictor(qm)
@@ -276,7 +268,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     crc, words = read_crc_and_words(rd, payload, "qual_lstm")
     rows = _rows(lengths, mate, seg)
     quals = np.zeros(total, dtype=np.int64)
-    with _single_thread():
+    with single_thread():
         ip = IntPredictor(qm)
         _run(ip, rows, bases, k, chunk, quals, StepDecoder(words))
     return checked_symbols(quals, crc, "qual_lstm")

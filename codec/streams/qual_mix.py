@@ -89,7 +89,7 @@ from ..varint import Reader, blob, encode_uvarint
 from . import qual_ctx
 from .qual_mixers import (MAX_POS, N_BUCKETS, N_MIX_POS, N_MIX_Q, W_ONE, BucketMixer,  # noqa: F401
                           PositionMixer, mix_tables, mix_update)
-from .qual_lstm import (_check_inputs, _check_shapes, _rows, _seg_len, _single_thread, check_encode_inputs,
+from .qual_lstm import (_check_inputs, _check_shapes, _rows, _seg_len, single_thread, check_encode_inputs,
                         checked_symbols, fit_model, read_crc_and_words, read_fitted_model, read_payload_head)
 
 VERSION = 1
@@ -437,7 +437,7 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         if len(phred) != k or int(phred.max()) >= defaults.PHRED_LEVELS:
             raise ValueError("phred map must give one value 0..93 per symbol")
         ip, digest, qin = _default_parts(kind, phred, k, None)
-        with _single_thread():
+        with single_thread():
             q64 = quals.astype(np.int64)
             ctx_bits, words = _encode_parts(
                 lambda part, enc: _run_steps(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT, W0_DEFAULT, q64,
@@ -447,7 +447,7 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         head += bytes([defaults.kind_id(kind)]) + digest + phred.tobytes()
         head += struct.pack("<I", zlib.crc32(quals.tobytes()))
         return head + _parts_tail(words), ctx_bits / 8
-    with _single_thread():
+    with single_thread():
         model = fit_model(quals, rows, bases, k, level, work=_fit_work(len(quals), level))
         qm = quantize(model)
         ip = IntPredictor(qm)
@@ -566,7 +566,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
         # at once, and the parts then split at once instead of after a turn each (0.3-0.45 s
         # with a core idle on the 3 MB HiFi 16S file); the first chunk waits for it anyway
         need(1)
-    with _single_thread():
+    with single_thread():
         _decode_parts(lambda part, dec: _run_steps(ip, part, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0,
                                                    quals, dec, qin, use_mate, longest, first, need),
                       rows, _read_parts(words, version), quals, workers, arrived)
