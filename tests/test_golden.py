@@ -42,6 +42,7 @@ def _sha(data: bytes) -> str:
 
 def _regenerate() -> None:
     from .conftest import DATA
+    from .test_bases_lstm import base_lstm_archive
 
     target_dir = GOLDEN_ROOT / f"v{FORMAT_MAJOR}"
     target_dir.mkdir(exist_ok=True)
@@ -58,30 +59,11 @@ def _regenerate() -> None:
                 manifest[target.name].update(mate_source=mate_name, mate_sha256=_sha(mate))
     if FORMAT_MAJOR >= 15:
         data = (DATA / BASE_LSTM_SOURCE).read_bytes()
-        archive = _base_lstm_archive(data)
+        archive = base_lstm_archive(data)
         target = target_dir / f"{BASE_LSTM_SOURCE}.L9.seqlm"
         target.write_bytes(archive)
         manifest[target.name] = {"source": BASE_LSTM_SOURCE, "fastq_sha256": _sha(data), "archive_sha256": _sha(archive)}
     (target_dir / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-
-
-def _base_lstm_archive(data: bytes) -> bytes:
-    """A level-9 archive whose BASES stream is BASE_LSTM (v15+). On a file this small the
-    codec never wins (its model alone is ~3 kB), so the plain and lzma payloads are padded
-    while it is written, and the fit is cut short."""
-    from unittest import mock
-
-    from codec.streams import bases, bases_ctx, bases_lstm
-    from codec.streams.ids import CodecId, StreamId
-
-    real = bases_ctx.encode_bases
-    with mock.patch.object(bases_lstm, "MIN_BASES", 0), mock.patch.object(bases_lstm, "FIT_STEPS", 30), \
-            mock.patch.object(bases_ctx, "encode_bases", lambda *a, **k: real(*a, **k) + bytes(1 << 16)), \
-            mock.patch.object(bases, "_lzma_candidate", lambda *a: (bytes(1 << 20), CodecId.LZMA)):
-        archive = compress(data, CodecConfig(level=9))
-    assert bytes([StreamId.BASES, CodecId.BASE_LSTM]) in archive
-    return archive
-
 
 if os.environ.get("REGENERATE_GOLDEN") == "1":
     _regenerate()

@@ -255,8 +255,9 @@ def _claim(hi, slot, tag):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _top(counts, slot):
-    """The symbol with the highest count in a hashed slot (the lowest code on ties)."""
+def top_symbol(counts, slot):
+    """The symbol with the highest count in row ``slot`` of a table (a hashed slot, a
+    frequency table's row; the lowest code on ties)."""
     best = 0
     for s in range(1, 4):
         if counts[slot, s] > counts[slot, best]:
@@ -277,7 +278,7 @@ def _tolerant_stage(i, state, h, tctx, misses, khigh, bits, beta, hi_c, tolw, p_
     slot, tag = _hash(tkey, bits)
     if hi_c[slot, 4] != tag:
         return
-    cur[i, 5] = _top(hi_c, slot)
+    cur[i, 5] = top_symbol(hi_c, slot)
     blend4(hi_c, slot, beta, a, b)
     agree = 1 if cur[i, 5] == reg_top else 0
     mc = ((state * 8) + min(misses[i, 1], 7)) * 2 + agree
@@ -334,6 +335,13 @@ def _bit_width(x):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def sureness(rest):
+    """How sure a table (total ~2^20) is of its top symbol, from ``rest``, the other symbols'
+    sum: -log2 of their share in whole bits, 0..CAL_SURE-1."""
+    return min(CAL_SURE - 1, max(0, 21 - _bit_width(rest)))
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _substitution_key(last2, sure):
     """Row of the substitution table: the sureness quarter and the row's last two bases."""
     return last2 + 16 * (sure // 4)
@@ -375,7 +383,7 @@ def _calibrate(f, i, cur, cal, hist, calib, last2, subs, subw, shares):
         if f[s] > f[top]:
             top = s
     rest = total - f[top]
-    sure = min(CAL_SURE - 1, max(0, 21 - _bit_width(rest)))
+    sure = sureness(rest)
     seen_tables = cur[i, 4] // N_CONF   # which orders the row had (the mixer's state)
     cell = ((min(hist[i, 1], 8) * 4 + seen_tables) * 2 + (hist[i, 0] & 1)) * CAL_SURE + sure
     cur[i, 7] = cell
@@ -462,7 +470,7 @@ def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c
                     a[s] = b[s]
                 state = 3
                 if tolerance and f >= khigh:   # only the tolerant history reads it
-                    cur[i, 5] = _top(hi_c, slot)
+                    cur[i, 5] = top_symbol(hi_c, slot)
         if tolerance and f >= khigh:
             _tolerant_stage(i, state, h, tctx, misses, khigh, bits, betas[2], hi_c, tolw, p_two, cur, a, b)
             if cur[i, 6] >= 0:
@@ -639,12 +647,12 @@ class BaseCtxModel:
 
     def __init__(self, params: BaseParams, flat: np.ndarray,
                  tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                 costs: np.ndarray | None = None, watch: TableWatch | None = None) -> None:
+                 costs: np.ndarray | None = None, watch_tables: TableWatch | None = None) -> None:
         """``tables``: zeroed (order-4, order-k_mid, hashed) count tables to use, else new ones.
         ``costs``: float64 [3] that encoding adds the stage's tally to (see :func:`_tally_costs`).
-        ``watch(where, tables)``: shown every table :meth:`encode_steps` makes, with its positions."""
+        ``watch_tables(where, tables)``: shown every table :meth:`encode_steps` makes, with its positions."""
         self.p = params
-        self.watch = watch
+        self.watch_tables = watch_tables
         self.flat = flat
         self.betas = np.array(params.betas, dtype=np.int64)
         bits = params.hash_bits
@@ -690,8 +698,8 @@ class BaseCtxModel:
         where, tables = self.buffers = step_buffers(len(self.starts), 4, self.buffers)
         t, k = _encode_steps(t, active, self.starts, self.pos0, flat, *self._state(), *self._tolerant(),
                              self.costs, self.shadow, where, tables)
-        if self.watch is not None:
-            self.watch(where[:k], tables[:k])
+        if self.watch_tables is not None:
+            self.watch_tables(where[:k], tables[:k])
         return t, where[:k], tables[:k]
 
     def freqs(self, t: int, n: int):

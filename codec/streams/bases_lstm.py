@@ -59,7 +59,7 @@ BASE_LSTM_LEVEL = 9        # the codec is tried at this level
 MIN_BASES = 1 << 18        # ... on blocks of at least this many bases (the model costs ~3 kB)
 HIDDEN = 16
 EMBED = 4
-SURE = 16                  # sureness buckets of the context table (as its calibration stage counts them)
+SURE = bases_ctx.CAL_SURE   # sureness buckets of the context table (as its calibration stage counts them)
 N_TOKENS = 4 * SURE        # (top symbol, sureness) of the context table
 NO_TABLE = N_TOKENS        # token of a position the context model does not code (an exception)
 POS_STEP = 16              # position feature: the read position in steps of this ...
@@ -81,30 +81,24 @@ def vocab() -> tuple[int, ...]:
 
 @njit(cache=True, nogil=True, inline="always")
 def _token(f, j):
-    """(token, sureness) of table row ``j``: its top symbol (lowest on ties) and the
-    sureness bases_ctx's calibration stage uses (-log2 of the others' share, 0..15)."""
-    top = 0
-    total = f[j, 0]
-    for s in range(1, 4):
-        total += f[j, s]
-        if f[j, s] > f[j, top]:
-            top = s
-    sure = min(SURE - 1, max(0, 21 - bases_ctx._bit_width(total - f[j, top])))
-    return top * SURE + sure, sure
+    """The token of table row ``j``: its top symbol (lowest on ties) and its sureness, as
+    bases_ctx's calibration stage measures it (``top * SURE + sure``)."""
+    top = bases_ctx.top_symbol(f, j)
+    total = f[j, 0] + f[j, 1] + f[j, 2] + f[j, 3]
+    return top * SURE + bases_ctx.sureness(total - f[j, top])
 
 
 @njit(cache=True, nogil=True)
 def _record_tokens(where, tables, tokens):
     """``tokens[where[j]]`` = the token of ``tables[j]`` (the encoder's fitting inputs)."""
     for j in range(len(where)):
-        tok, _ = _token(tables, j)
-        tokens[where[j]] = tok
+        tokens[where[j]] = _token(tables, j)
 
 
 @njit(cache=True, nogil=True)
-def _inputs(t, n, m, fc, which, starts, pos0, flat, offsets, x, sure):
-    """Feature rows (table row indices) of the first ``n`` rows at step ``t``; ``sure[j]``
-    for the ``m`` coded rows ``which[j]``."""
+def _inputs(t, n, m, fc, which, starts, pos0, flat, offsets, x, tok):
+    """Feature rows (table row indices) of the first ``n`` rows at step ``t``; ``tok[j]``,
+    the context token, for the ``m`` coded rows ``which[j]``."""
     for i in range(n):
         p = starts[i] + t
         prev = START if t == 0 else min(np.int64(flat[p - 1]), START)
@@ -112,24 +106,18 @@ def _inputs(t, n, m, fc, which, starts, pos0, flat, offsets, x, sure):
         x[i, 1] = offsets[1] + NO_TABLE
         x[i, 2] = offsets[2] + min(N_POS - 1, (pos0[i] + t) // POS_STEP)
     for j in range(m):
-        tok, s = _token(fc, j)
-        sure[j] = s
-        x[which[j], 1] = offsets[1] + tok
+        tok[j] = _token(fc, j)
+        x[which[j], 1] = offsets[1] + tok[j]
 
 
 @njit(cache=True, nogil=True)
-def _mix(m, fc, fl, which, sure, w, mctx, out):
-    """The mixed tables of the ``m`` coded rows, and each row's mixer context in ``mctx``."""
+def _mix(m, fc, fl, which, tok, w, mctx, out):
+    """The mixed tables of the ``m`` coded rows, and each row's mixer context in ``mctx``
+    (the context token ``tok[j]`` holds the context table's top symbol and sureness)."""
     for j in range(m):
         i = which[j]
-        ltop = 0
-        ctop = 0
-        for s in range(1, 4):
-            if fl[i, s] > fl[i, ltop]:
-                ltop = s
-            if fc[j, s] > fc[j, ctop]:
-                ctop = s
-        c = sure[j] * 2 + (1 if ltop == ctop else 0)
+        agree = 1 if bases_ctx.top_symbol(fl, i) == tok[j] // SURE else 0
+        c = (tok[j] % SURE) * 2 + agree
         mctx[j] = c
         wc = w[c]
         for s in range(4):
@@ -161,7 +149,7 @@ class MixedBaseModel:
         self.h, self.c = self.ip.initial_state(b)
         self.x = np.empty((b, 3), dtype=np.int64)
         self.fl = np.empty((b, 4), dtype=np.int64)
-        self.sure = np.empty(b, dtype=np.int64)
+        self.tok = np.empty(b, dtype=np.int64)
         self.mctx = np.empty(b, dtype=np.int64)
         self.out = np.empty((b, 4), dtype=np.int64)
 
@@ -169,9 +157,9 @@ class MixedBaseModel:
         fc, which = self.ctx.freqs(t, n)
         m = len(which)
         self.fc, self.which = fc, which
-        _inputs(t, n, m, fc, which, self.starts, self.pos0, self.ctx.flat, self.ip.offsets, self.x, self.sure)
+        _inputs(t, n, m, fc, which, self.starts, self.pos0, self.ctx.flat, self.ip.offsets, self.x, self.tok)
         self.ip.step_rows(self.x[:n], self.h, self.c, self.fl)
-        _mix(m, fc, self.fl, which, self.sure, self.w, self.mctx, self.out)
+        _mix(m, fc, self.fl, which, self.tok, self.w, self.mctx, self.out)
         return self.out[:m], which
 
     def advance(self, t: int, n: int, flat: np.ndarray) -> None:
