@@ -219,13 +219,12 @@ _OTHER_CPU_CHILD = r"""
 import hashlib, json, sys
 from pathlib import Path
 import numba
-from codec import CodecConfig, compress, decompress
+from codec import decompress
+from tests.test_determinism import make_archive
 folder = Path(sys.argv[1])
 out = {"cpu": numba.config.CPU_NAME, "archives": {}, "decoded": {}}
 for case in json.loads((folder / "cases.json").read_text()):
-    data = (folder / case["r1"]).read_bytes()
-    mate = (folder / case["r2"]).read_bytes() if case["r2"] else None
-    out["archives"][case["name"]] = hashlib.sha256(compress(data, CodecConfig(level=5), mate)).hexdigest()
+    out["archives"][case["name"]] = hashlib.sha256(make_archive(folder, case)).hexdigest()
     decoded = decompress((folder / (case["name"] + ".seqlm")).read_bytes())
     decoded = b"".join(decoded) if isinstance(decoded, tuple) else decoded
     out["decoded"][case["name"]] = hashlib.sha256(decoded).hexdigest()
@@ -235,7 +234,8 @@ print(json.dumps(out))
 
 def _other_cpu_cases(folder: Path) -> list[dict]:
     """Inputs that reach every shipped quality model (the binned one through 300 reads of the
-    shared data, when it is there), both base coders and the token names."""
+    shared data, when it is there), every base coder (BASE_LSTM at level 9) and the token
+    names."""
     from .conftest import DATA, SHARED
 
     cases = [{"name": name, "r1": name, "r2": None}
@@ -250,7 +250,21 @@ def _other_cpu_cases(folder: Path) -> list[dict]:
         with gzip.open(binned, "rb") as fh:
             (folder / "binned_300.fastq").write_bytes(b"".join(fh.readline() for _ in range(4 * 300)))
         cases.append({"name": "binned_300.fastq", "r1": "binned_300.fastq", "r2": None})
+    cases.append({"name": "chipseq_300.fastq.L9", "r1": "chipseq_300.fastq", "r2": None, "maker": "base_lstm"})
     return cases
+
+
+def make_archive(folder: Path, case: dict) -> bytes:
+    """The archive of one case: level 5, or a level-9 archive whose BASES stream is BASE_LSTM
+    (its fit is float and runs in torch, the same library on both sides; its inference and
+    mixing are the integer kernels this test is about)."""
+    from .test_bases_lstm import base_lstm_archive
+
+    data = (folder / case["r1"]).read_bytes()
+    if case.get("maker") == "base_lstm":
+        return base_lstm_archive(data)
+    mate = (folder / case["r2"]).read_bytes() if case["r2"] else None
+    return compress(data, CodecConfig(level=5), mate)
 
 
 def test_archives_do_not_depend_on_the_cpu(tmp_path: Path) -> None:
@@ -268,7 +282,7 @@ def test_archives_do_not_depend_on_the_cpu(tmp_path: Path) -> None:
     for case in cases:
         data = (tmp_path / case["r1"]).read_bytes()
         mate = (tmp_path / case["r2"]).read_bytes() if case["r2"] else None
-        archive = compress(data, CodecConfig(level=5), mate)
+        archive = make_archive(tmp_path, case)
         (tmp_path / (case["name"] + ".seqlm")).write_bytes(archive)
         native[case["name"]] = hashlib.sha256(archive).hexdigest()
         inputs[case["name"]] = hashlib.sha256(data + (mate or b"")).hexdigest()
