@@ -223,18 +223,37 @@ def test_long_reads_with_placeholder_qualities_try_both_and_keep_the_smaller(mon
 
 
 def test_trial_encodes_on_shared_tables_cost_what_fresh_tables_do():
-    """choose_params' trials reuse one set of tables; each trial must still start from zero
-    counts, whichever order (smaller or larger k_mid first) the presets come in."""
+    """choose_params' trials reuse one set of small tables (a probed order-k_mid table); each
+    trial must still cost what an encode on fresh full tables does, whichever order (smaller
+    or larger k_mid first) the presets come in."""
     rng = np.random.default_rng(11)
     locus = rng.integers(0, 4, 3000).astype(np.uint8)
     codes = np.concatenate([locus, rng.integers(0, 4, 3000).astype(np.uint8), locus[::-1], locus])
     lens = np.full(8, 1500, np.int64)
-    scratch = bases_ctx._TrialTables(12, 16)
+    scratch = bases_ctx._TrialTables(16)
     presets = ((11, (16, 16, 16), 0), (12, (16, 32, 32), 4), (11, (32, 64, 64), 4), (12, (16, 16, 16), 0))
     for k_mid, betas, mix in presets:
         p = bases_ctx.BaseParams(k_mid, 20, 16, betas, mix, 10)
         fresh = bases_ctx._encode_words(codes, lens, p, bases_ctx.TRIAL_SEGMENT)
-        assert bases_ctx._encode_words(codes, lens, p, bases_ctx.TRIAL_SEGMENT, scratch.zeroed(p)) == fresh
+        assert bases_ctx._encode_words(codes, lens, p, bases_ctx.TRIAL_SEGMENT, scratch.zeroed()) == fresh
+
+
+def test_probed_mid_table_keeps_every_kmer_apart():
+    """_mid_row: the k-mer itself in a full table (what archives are coded with); in the
+    trials' probed table, one slot per distinct k-mer, found again on every lookup, even
+    where most slots are taken (a table of 32 slots for 16 k-mers)."""
+    rng = np.random.default_rng(3)
+    hist = rng.integers(0, 1 << 62, 1 << 15, dtype=np.uint64)
+    full = np.zeros((4 ** 6, 4), np.uint16)
+    assert [bases_ctx._mid_row(h, 6, full) for h in hist[:100]] == [int(h) & (4 ** 6 - 1) for h in hist[:100]]
+    for k_mid, slots in ((12, 1 << bases_ctx.TRIAL_MID_BITS), (2, 32)):
+        probed = np.zeros((slots, 6), np.uint16)
+        rows = np.array([bases_ctx._mid_row(h, k_mid, probed) for h in hist])
+        kmers = hist & np.uint64(4 ** k_mid - 1)
+        assert len(np.unique(rows)) == len(np.unique(kmers)) == int((probed[:, 4:] != 0).any(1).sum())
+        assert np.array_equal(rows, [bases_ctx._mid_row(h, k_mid, probed) for h in hist])
+        first = {int(k): r for k, r in zip(kmers, rows)}
+        assert all(first[int(k)] == r for k, r in zip(kmers, rows))
 
 
 def _ctx_checkpoints(codes: np.ndarray, lens: np.ndarray) -> list[tuple[int, float]]:

@@ -114,6 +114,8 @@ PRESETS = (  # (k_mid, k_high, betas): smoothing from eager (clean, deep data) t
 SAMPLE_BASES = 1 << 16
 TRIAL_SEGMENT = 1024   # the trial cuts long reads (only) so its batches are wide: fewer steps
 TRIAL_HASH_BITS = 20   # the trial's hashed table (the sample fills a small one as well as a big one)
+TRIAL_MID_BITS = 19    # the trial's order-k_mid table: 2^19 slots, k-mers hashed to them (see _mid_row)
+assert 2 * SAMPLE_BASES <= 1 << (TRIAL_MID_BITS - 2)   # a sample's k-mers fill at most 1/4 of its slots
 MIX_ONE = W_ONE        # mixing weights are Q16
 N_CONF = 8             # confidence buckets of the high-order prediction
 MIX_SHIFT = 4          # learning rate of the mixing weights (2^-4); 0 = no mixing
@@ -182,25 +184,28 @@ class BaseParams:
 class _TrialTables:
     """One set of count tables shared by every trial encode of :func:`choose_params`.
 
-    A fresh table per trial (128 MB at order 12) cost up to 0.2 s of first-touch page
-    faults per trial where huge pages are set up on touch; reusing one set costs a
-    memset of the rows earlier trials can have touched. Same counts, same sizes."""
+    Small ones. The trials code a sample of at most SAMPLE_BASES bases, whose order-k_mid
+    k-mers and their reverse complements (2^17 at most) fill a probed table of
+    2^TRIAL_MID_BITS slots (6 MB, :func:`_mid_row`) instead of a full one of 4^k_mid
+    rows (34 MB at order 11, 134 MB at 12). A sample's k-mers land all over a full table:
+    the trials touched nearly every page of it, which cost 0.6 s of page faults in a fresh
+    process where a virtual machine backs new memory on first touch (as here), for 0.3 s of
+    trials. Same counts, so the same costs and choices. Reused by every trial: a memset
+    of what earlier trials touched."""
 
-    def __init__(self, max_k_mid: int, hash_bits: int) -> None:
+    def __init__(self, hash_bits: int) -> None:
         self.hash_bits = hash_bits
         self.lo = np.zeros((4 ** K_LOW, 4), np.uint16)
-        self.mid = np.zeros((4 ** max_k_mid, 4), np.uint16)
+        self.mid = np.zeros((1 << TRIAL_MID_BITS, 6), np.uint16)
         self.hi = np.zeros((1 << hash_bits, 5), np.uint16)
-        self.dirty_mid = 0   # rows of ``mid`` a trial may have written (the rest was never touched)
+        self.dirty = False
 
-    def zeroed(self, params: BaseParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows = 4 ** params.k_mid
-        if self.dirty_mid:
-            self.lo.fill(0)
-            self.mid[:min(self.dirty_mid, rows)].fill(0)
-            self.hi.fill(0)
-        self.dirty_mid = max(self.dirty_mid, rows)
-        return self.lo, self.mid[:rows], self.hi
+    def zeroed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.dirty:
+            for table in (self.lo, self.mid, self.hi):
+                table.fill(0)
+        self.dirty = True
+        return self.lo, self.mid, self.hi
 
 
 def _sample(codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -224,11 +229,11 @@ def choose_params(codes: np.ndarray, lengths: np.ndarray, level: int) -> BasePar
     if level <= 1 or len(lengths) == 0:
         return candidates[0]
     sample, sample_lens = _sample(codes, lengths)
-    scratch = _TrialTables(max(k for k, _, _ in PRESETS), min(bits, TRIAL_HASH_BITS))
+    scratch = _TrialTables(min(bits, TRIAL_HASH_BITS))
 
     def cost(p: BaseParams) -> int:
         trial = replace(p, hash_bits=scratch.hash_bits)
-        return len(_encode_words(sample, sample_lens, trial, TRIAL_SEGMENT, scratch.zeroed(trial)))
+        return len(_encode_words(sample, sample_lens, trial, TRIAL_SEGMENT, scratch.zeroed()))
 
     costs = [cost(p) for p in candidates]
     best = candidates[int(np.argmin(costs))]
@@ -242,6 +247,31 @@ def _hash(kmer, bits):
     tag from lower bits, so a slot taken by another k-mer reads as unseen."""
     hv = kmer * np.uint64(0x9E3779B97F4A7C15)
     return np.int64(hv >> np.uint64(64 - bits)), np.int64((hv >> np.uint64(16)) & np.uint64(0xFFFF))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mid_row(h, kmid, mid_c):
+    """Row of the order-k_mid table for history ``h``. In a full table (4 columns, 4^k_mid
+    rows: every encode and decode) the k-mer itself. In a probed one (6 columns:
+    :func:`choose_params`' trials, see :class:`_TrialTables`) the slot that holds the k-mer,
+    found by linear probing from its hash, claimed with zero counts if none does yet:
+    columns 4 and 5 hold k-mer + 1 (0 = free slot). The counts are those a full table
+    holds, so the trials cost what they would on one."""
+    kmer = h & np.uint64((1 << (2 * kmid)) - 1)
+    if mid_c.shape[1] == 4:
+        return np.int64(kmer)
+    key = np.int64(kmer) + 1
+    lo, hi = key & 0xFFFF, key >> 16
+    mask = mid_c.shape[0] - 1
+    slot = np.int64((kmer * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - TRIAL_MID_BITS)) & mask
+    while True:
+        if mid_c[slot, 4] == lo and mid_c[slot, 5] == hi:
+            return slot
+        if mid_c[slot, 4] == 0 and mid_c[slot, 5] == 0:
+            mid_c[slot, 4] = lo
+            mid_c[slot, 5] = hi
+            return slot
+        slot = (slot + 1) & mask
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -306,11 +336,10 @@ def _touch(n, ctx, filled, pos0, kmid, khigh, bits, mid_c, hi_c, tolerance, tctx
     step's main loop then finds the rows in cache instead of waiting for each in turn.
     Only loads: the tables and the step's results are unchanged."""
     seen = 0
-    mask_mid = np.uint64((1 << (2 * kmid)) - 1)
     mask_hi = (np.uint64(1) << np.uint64(2 * khigh)) - np.uint64(1)
     for i in range(n):
         h = ctx[i]
-        seen += mid_c[np.int64(h & mask_mid), 0]
+        seen += mid_c[_mid_row(h, kmid, mid_c), 0]
         if filled[i] >= khigh:
             slot, _ = _hash(h & mask_hi, bits)
             seen += hi_c[slot, 4]
@@ -452,7 +481,7 @@ def _freqs(t, n, starts, pos0, flat, ctx, filled, kmid, khigh, bits, betas, lo_c
             p_lo[i, s] = a[s]
         if f >= kmid:
             state = 2
-            cur[i, 1] = np.int64(h & np.uint64((1 << (2 * kmid)) - 1))
+            cur[i, 1] = _mid_row(h, kmid, mid_c)
             blend4(mid_c, cur[i, 1], betas[1], a, b)
             for s in range(4):
                 a[s] = b[s]
@@ -619,7 +648,7 @@ def _learn_seq(seq, kmid, khigh, bits, lo_c, mid_c, hi_c):
             if j >= K_LOW:
                 bump4(lo_c, np.int64(h & np.uint64((1 << (2 * K_LOW)) - 1)), sym)
             if j >= kmid:
-                bump4(mid_c, np.int64(h & np.uint64((1 << (2 * kmid)) - 1)), sym)
+                bump4(mid_c, _mid_row(h, kmid, mid_c), sym)
             if j >= khigh:
                 slot, tag = _hash(h & mask_hi, bits)
                 _claim(hi_c, slot, tag)
