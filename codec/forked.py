@@ -196,12 +196,19 @@ def start(fn: Callable[[], T], nice: int = 0) -> Job[T]:
     return Job(fn, nice)
 
 
-def run_beside(mine: Callable[[], Any] | None, others: list[Callable[[], Any]], nice: int = 0) -> list[Any]:
+def run_beside(mine: Callable[[], Any] | None, others: list[Callable[[], Any]], nice: int = 0,
+               mine_nice: int = 0) -> list[Any]:
     """``[mine(), *(f() for f in others)]``, with each of ``others`` in a child of its own
     (``nice``: see :func:`start`); ``mine = None`` only waits for the children (its entry is None).
+    ``mine_nice`` > 0: this process drops that many priority steps once the children are
+    started (for good: only a child of this package's own should ask it), so that they
+    take more of the cores than ``mine`` while all run.
 
     If ``mine`` fails, the children are stopped before the error propagates."""
     jobs = [start(fn, nice) for fn in others]
+    if mine_nice and available():
+        with contextlib.suppress(OSError):
+            os.nice(mine_nice)
     try:
         first = mine() if mine is not None else None
     except BaseException:
@@ -219,15 +226,16 @@ def run_beside(mine: Callable[[], Any] | None, others: list[Callable[[], Any]], 
     return results
 
 
-def run_jobs(jobs: list[Callable[[], Any]], workers: int, nice: int = 0) -> list[Any]:
+def run_jobs(jobs: list[Callable[[], Any]], workers: int, nice: int = 0, first_nice: int = 0) -> list[Any]:
     """Every job's result, in order. With ``workers`` > 1 and several jobs they run side by
     side: the first here and the rest in children, or, with ``nice``, every job in a child at
-    that lower priority (this process only waits). Otherwise one after the other here."""
+    that lower priority (this process only waits). Otherwise one after the other here.
+    ``first_nice``: as :func:`run_beside`'s ``mine_nice``, for the first job run here."""
     if workers <= 1 or len(jobs) < 2:
         return [job() for job in jobs]
     if nice:
         return run_beside(None, jobs, nice)[1:]
-    return run_beside(jobs[0], jobs[1:])
+    return run_beside(jobs[0], jobs[1:], mine_nice=first_nice)
 
 
 # write ends of the open feeds' liveness pipes: a forked child closes its copies at once, so

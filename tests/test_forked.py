@@ -95,6 +95,16 @@ def test_only_children_at_lower_priority(mode) -> None:
 
 
 @needs_fork
+def test_mine_yields_priority_to_the_children_it_started() -> None:
+    """run_beside's ``mine_nice``: this process drops that many steps once its children run
+    (they keep the priority they started with); tried in a child, so pytest keeps its own."""
+    base = os.nice(0)
+    mine, other = forked.start(lambda: forked.run_beside(lambda: os.nice(0), [lambda: os.nice(0)],
+                                                         mine_nice=2)).result()
+    assert (mine, other) == (base + 2, base)
+
+
+@needs_fork
 def test_refused_fork_runs_on_a_thread(monkeypatch) -> None:
     def refuse() -> int:
         raise BlockingIOError(11, "Resource temporarily unavailable")

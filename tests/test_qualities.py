@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from codec import CodecConfig, compress, decompress
+from codec import CodecConfig, compress, decompress, forked
 from codec.errors import FormatError
 from codec.model import defaults
 from codec.streams import qual_ctx, qual_lstm, qual_mix, qual_mixers, qualities
@@ -506,6 +506,37 @@ def test_pairs_code_their_mates_apart() -> None:
     for bad in (payload[:-3], payload[:head], payload + b"\x00"):
         with pytest.raises(FormatError):
             qualities.decode_qualities(bad, lengths, bases, mate)
+
+
+def test_read_1s_yield_to_a_late_lstm_read_2_half(monkeypatch) -> None:
+    """While the bases still arrive, the read 1s' decoder drops LATE_MATE_LEAD priority steps
+    below the read 2s' LSTM half (whose bases come last); not when the bases are all there,
+    nor when the read 2s' half is the cheap context model. Same symbols every way."""
+    raw, lengths, bases = _real_block(200)
+    mate = (np.arange(len(lengths)) % 2).astype(np.uint8)
+    payload, _ = qualities.encode_qualities(raw, lengths, bases, mate, 5)
+    alphabet, parts = qualities._codecs(payload)
+    assert [codec for codec, _ in parts] == [CodecId.QUAL_MIX, CodecId.QUAL_MIX]
+    per_symbol = np.repeat(mate, lengths) == 1
+    lut = np.zeros(256, np.uint8)
+    lut[alphabet] = np.arange(len(alphabet))
+    ctx2, c2 = qualities._encode_symbols(lut[raw][per_symbol], lengths[mate == 1], bases[per_symbol],
+                                         mate[mate == 1], len(alphabet), 1, alphabet)
+    head = blob(alphabet.tobytes()) + bytes([CodecId.QUAL_MATES]) + blob(bytes([parts[0][0]]) + parts[0][1])
+    ctx_read2 = head + blob(bytes([c2]) + ctx2)
+    asked = []
+    real = forked.run_jobs
+
+    def run_jobs(jobs, workers, nice=0, first_nice=0):
+        asked.append(first_nice)
+        return real(jobs, workers, nice, first_nice=0)   # the test process keeps its priority
+
+    monkeypatch.setattr(forked, "run_jobs", run_jobs)
+    for data, ready, lead in ((payload, lambda n: None, qualities.LATE_MATE_LEAD), (payload, None, 0),
+                              (ctx_read2, lambda n: None, 0)):
+        asked.clear()
+        assert np.array_equal(qualities.decode_qualities(data, lengths, bases, mate, 2, ready), raw)
+        assert asked == [lead]
 
 
 def test_pairs_with_an_empty_mate_roundtrip() -> None:
