@@ -254,6 +254,11 @@ def test_probed_mid_table_keeps_every_kmer_apart():
         assert np.array_equal(rows, [bases_ctx._mid_row(h, k_mid, probed) for h in hist])
         first = {int(k): r for k, r in zip(kmers, rows)}
         assert all(first[int(k)] == r for k, r in zip(kmers, rows))
+    tiny = np.zeros((4, 6), np.uint16)   # 4 slots: a fifth k-mer is refused, not looped on
+    for h in range(4):
+        bases_ctx._mid_row(np.uint64(h), 2, tiny)
+    with pytest.raises(ValueError, match="full"):
+        bases_ctx._mid_row(np.uint64(4), 2, tiny)
 
 
 def _ctx_checkpoints(codes: np.ndarray, lens: np.ndarray) -> list[tuple[int, float]]:

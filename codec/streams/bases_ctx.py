@@ -264,7 +264,7 @@ def _mid_row(h, kmid, mid_c):
     lo, hi = key & 0xFFFF, key >> 16
     mask = mid_c.shape[0] - 1
     slot = np.int64((kmer * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - TRIAL_MID_BITS)) & mask
-    while True:
+    for _ in range(mask + 1):
         if mid_c[slot, 4] == lo and mid_c[slot, 5] == hi:
             return slot
         if mid_c[slot, 4] == 0 and mid_c[slot, 5] == 0:
@@ -272,6 +272,7 @@ def _mid_row(h, kmid, mid_c):
             mid_c[slot, 5] = hi
             return slot
         slot = (slot + 1) & mask
+    raise ValueError("probed order-k_mid table full")   # never with a trial's sample (see SAMPLE_BASES)
 
 
 @njit(cache=True, nogil=True, inline="always")
