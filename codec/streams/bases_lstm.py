@@ -44,7 +44,7 @@ from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..jit import njit
 from ..model.config import PredictorConfig
-from ..model.features import fit_on_windows
+from ..model.features import fit_on_windows, fitting
 from ..model.intexact import IntPredictor
 from ..model.quantize import QuantModel, quantize
 from ..varint import Reader, blob
@@ -184,8 +184,6 @@ def _fit(codes: np.ndarray, lengths: np.ndarray, tokens: np.ndarray, segment: in
     pos = np.minimum(N_POS - 1, (np.repeat(rows.pos0, rows.lens) + within) // POS_STEP)
     x_all = torch.from_numpy(np.stack([prev, tokens.astype(np.int64), pos], axis=1))
     y_all = torch.from_numpy(np.where(flat < 4, flat, -1))
-    torch.manual_seed(SEED)
-    model = Predictor(model_config())
     rng = np.random.default_rng(SEED)
     win = int(min(WINDOW, rows.lens.max()))
     offs = np.arange(win)
@@ -198,7 +196,9 @@ def _fit(codes: np.ndarray, lengths: np.ndarray, tokens: np.ndarray, segment: in
         idx = torch.from_numpy(np.where(inside, start[:, None] + offs[None, :], 0))
         return x_all[idx], torch.where(torch.from_numpy(inside), y_all[idx], -1)
 
-    fit_on_windows(model, FIT_STEPS, draw)
+    with fitting(SEED):
+        model = Predictor(model_config())
+        fit_on_windows(model, FIT_STEPS, draw)
     return quantize(model)
 
 

@@ -25,11 +25,12 @@ from __future__ import annotations
 import contextlib
 import math
 import struct
+import threading
 import zlib
 from collections.abc import Iterator
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -37,8 +38,8 @@ from threadpoolctl import threadpool_limits
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..model.config import PredictorConfig
-from ..model.features import (all_features, fit_on_windows, gather_symbols, qual_vocab, sample_windows, scatter_symbols,
-                              segment_rows, step_advance, step_features, warmup_cosine_lr)
+from ..model.features import (all_features, fit_on_windows, fitting, gather_symbols, qual_vocab, sample_windows,
+                              scatter_symbols, segment_rows, step_advance, step_features, warmup_cosine_lr)
 from ..model.intexact import IntPredictor
 from ..model.quantize import QuantModel, quantize
 from ..varint import Reader, blob, encode_uvarint
@@ -59,19 +60,36 @@ _WORK = {2: (0.25, 2e5, 1e6), 3: (0.5, 3e5, 2e6), 4: (0.75, 4e5, 3e6), 5: (1.0, 
          6: (1.5, 8e5, 8e6), 7: (2.0, 1e6, 1.6e7), 8: (3.0, 1.5e6, 3e7), 9: (5.0, 2e6, 6e7)}
 
 
+_SINGLE_LOCK = threading.Lock()
+_single: dict[str, Any] = {"users": 0, "torch": None, "blas": None}
+
+
 @contextlib.contextmanager
 def single_thread() -> Iterator[None]:
-    """Inference and fitting run on one BLAS / torch thread (parallelism belongs to blocks and streams)."""
-    torch = sys.modules.get("torch")    # only if something already imported it
-    old = torch.get_num_threads() if torch is not None else None
-    if torch is not None:
-        torch.set_num_threads(1)
+    """Inference and fitting run on one BLAS / torch thread (parallelism belongs to blocks and streams).
+
+    Both settings are the process's, and streams use this on several threads at once: the
+    first to enter sets them, the last to leave puts back what the first found. (Each once
+    put back what it had found on entering, which could be one thread or two, whoever
+    was still inside.)"""
+    with _SINGLE_LOCK:
+        if _single["users"] == 0:
+            torch = sys.modules.get("torch")    # only if something already imported it
+            _single["torch"] = torch.get_num_threads() if torch is not None else None
+            if torch is not None:
+                torch.set_num_threads(1)
+            _single["blas"] = threadpool_limits(limits=1, user_api="blas")
+        _single["users"] += 1
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
-            yield
+        yield
     finally:
-        if torch is not None:
-            torch.set_num_threads(old)
+        with _SINGLE_LOCK:
+            _single["users"] -= 1
+            if _single["users"] == 0:
+                _single["blas"].restore_original_limits()
+                torch = sys.modules.get("torch")
+                if torch is not None and _single["torch"] is not None:
+                    torch.set_num_threads(_single["torch"])
 
 
 def _seg_len(lengths: np.ndarray) -> int:
@@ -111,8 +129,6 @@ def fit_model(quals: np.ndarray, rows: dict[str, np.ndarray], bases: np.ndarray,
     from ..model.core import Predictor
 
     cfg = PredictorConfig(n_symbols=k, input_vocab=qual_vocab(k), embed=EMBED, hidden=HIDDEN, layers=1)
-    torch.manual_seed(seed)
-    model = Predictor(cfg)
     x_all = all_features(quals, k, rows["flat"], rows["len"], rows["pos0"], rows["read_start"],
                          rows["read_len"], rows["mate"], bases)
     n = len(quals)
@@ -130,7 +146,9 @@ def fit_model(quals: np.ndarray, rows: dict[str, np.ndarray], bases: np.ndarray,
         idx = torch.from_numpy(idx)
         return x_t[idx], torch.where(torch.from_numpy(valid), q_all[idx], -1)
 
-    fit_on_windows(model, steps, draw)
+    with fitting(seed):
+        model = Predictor(cfg)
+        fit_on_windows(model, steps, draw)
     return model
 
 
