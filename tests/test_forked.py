@@ -105,6 +105,33 @@ def test_mine_yields_priority_to_the_children_it_started() -> None:
 
 
 @needs_fork
+def test_a_child_is_not_stuck_on_locks_another_thread_held_at_the_fork() -> None:
+    """The per-block fit lock and single_thread's lock are fresh in a forked child: the
+    parent's thread that held them at the fork does not exist there to release them."""
+    import threading
+
+    from codec.model import features
+    from codec.streams import qual_lstm
+
+    for lock in (lambda: features._FIT_LOCK, lambda: qual_lstm._SINGLE_LOCK):
+        held, release = threading.Event(), threading.Event()
+
+        def holder(lock=lock) -> None:
+            with lock():
+                held.set()
+                release.wait()
+
+        thread = threading.Thread(target=holder)
+        thread.start()
+        held.wait()
+        try:
+            assert forked.start(lambda lock=lock: lock().acquire(timeout=5)).result()
+        finally:
+            release.set()
+            thread.join()
+
+
+@needs_fork
 def test_refused_fork_runs_on_a_thread(monkeypatch) -> None:
     def refuse() -> int:
         raise BlockingIOError(11, "Resource temporarily unavailable")

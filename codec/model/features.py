@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 from collections.abc import Iterator
 
@@ -188,6 +189,17 @@ def warmup_cosine_lr(step: int, steps: int, warm: int, lr_max: float, lr_min: fl
 
 
 _FIT_LOCK = threading.Lock()
+
+
+def _new_fit_lock() -> None:
+    """In a forked child: a fresh lock (a thread of the parent's may have held the old one at
+    the fork, and that thread does not exist here to release it)."""
+    global _FIT_LOCK
+    _FIT_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_fit_lock)
 
 
 @contextlib.contextmanager

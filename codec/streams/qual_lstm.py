@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import struct
 import threading
 import zlib
@@ -62,6 +63,18 @@ _WORK = {2: (0.25, 2e5, 1e6), 3: (0.5, 3e5, 2e6), 4: (0.75, 4e5, 3e6), 5: (1.0, 
 
 _SINGLE_LOCK = threading.Lock()
 _single: dict[str, Any] = {"users": 0, "torch": None, "blas": None}
+
+
+def _new_single_lock() -> None:
+    """In a forked child: a fresh lock and count (the parent's other threads, which may have
+    held the lock or been inside :func:`single_thread` at the fork, do not exist here)."""
+    global _SINGLE_LOCK
+    _SINGLE_LOCK = threading.Lock()
+    _single["users"] = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_single_lock)
 
 
 @contextlib.contextmanager
