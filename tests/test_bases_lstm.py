@@ -119,7 +119,7 @@ def test_archives_with_base_lstm_streams_round_trip():
 def test_level_9_archives_are_the_same_every_run_and_thread_count():
     """A level-9 block fits its quality and base LSTMs on two threads at once; they once
     shared torch's generator and thread count, and the archive changed from run to run
-    (features.fitting). With two threads, twice, and with one: the same bytes."""
+    (threads.fitting). With two threads, twice, and with one: the same bytes."""
     data = (DATA / "chipseq_300.fastq").read_bytes()
     first = base_lstm_archive(data, threads=2)
     assert base_lstm_archive(data, threads=2) == first

@@ -110,10 +110,9 @@ def test_a_child_is_not_stuck_on_locks_another_thread_held_at_the_fork() -> None
     parent's thread that held them at the fork does not exist there to release them."""
     import threading
 
-    from codec.model import features
-    from codec.streams import qual_lstm
+    from codec.model import threads
 
-    for lock in (lambda: features._FIT_LOCK, lambda: qual_lstm._SINGLE_LOCK):
+    for lock in (lambda: threads._FIT_LOCK, lambda: threads._SINGLE_LOCK):
         held, release = threading.Event(), threading.Event()
 
         def holder(lock=lock) -> None:

@@ -20,11 +20,7 @@ from symbols already coded; training builds them for whole sequences with
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import threading
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -186,45 +182,6 @@ def warmup_cosine_lr(step: int, steps: int, warm: int, lr_max: float, lr_min: fl
         return lr_max * (step + 1) / warm
     frac = (step - warm) / max(1, steps - warm)
     return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * frac))
-
-
-_FIT_LOCK = threading.Lock()
-
-
-def _new_fit_lock() -> None:
-    """In a forked child: a fresh lock (a thread of the parent's may have held the old one at
-    the fork, and that thread does not exist here to release it)."""
-    global _FIT_LOCK
-    _FIT_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_fit_lock)
-
-
-@contextlib.contextmanager
-def fitting(seed: int) -> Iterator[None]:
-    """Around a per-block fit, from building the model (its initial weights) to the end of
-    training: one fit at a time in this process, on one torch thread, from torch's global
-    generator seeded with ``seed`` (the caller's own generator state is put back after).
-
-    Why: the thread count and the global generator are the process's, and a level-9 block
-    fits its quality and its base LSTMs on two threads at once. Each fit seeding the shared
-    generator and then drawing its initial weights from it interleaved the draws, and one
-    fit leaving single_thread restored two torch threads under the other's training: the
-    same input gave other archives from run to run. A fit also ran on as many threads as the
-    machine has cores when torch was first imported inside it, so its float results (and
-    the archive) could depend on the core count."""
-    import torch
-
-    with _FIT_LOCK, torch.random.fork_rng(devices=[]):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        torch.manual_seed(seed)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
 
 
 def fit_on_windows(model, steps: int, draw, lr_max: float = 1e-2, lr_min: float = 1e-3) -> None:

@@ -44,13 +44,13 @@ from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..jit import njit
 from ..model.config import PredictorConfig
-from ..model.features import fit_on_windows, fitting
+from ..model.features import fit_on_windows
 from ..model.intexact import IntPredictor
 from ..model.quantize import QuantModel, quantize
+from ..model.threads import fitting, single_thread
 from ..varint import Reader, blob
 from . import bases_ctx
 from .bases_ctx import BaseCtxModel
-from .qual_lstm import single_thread
 from .stepcoding import make_rows, run
 from .tables import W_ONE, step_weight
 

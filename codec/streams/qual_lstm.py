@@ -22,27 +22,21 @@ Payload (little-endian)::
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import struct
-import threading
 import zlib
-from collections.abc import Iterator
-
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
 from ..model.config import PredictorConfig
-from ..model.features import (all_features, fit_on_windows, fitting, gather_symbols, qual_vocab, sample_windows,
-                              scatter_symbols, segment_rows, step_advance, step_features, warmup_cosine_lr)
+from ..model.features import (all_features, fit_on_windows, gather_symbols, qual_vocab, sample_windows,
+                              scatter_symbols, segment_rows, step_advance, step_features)
 from ..model.intexact import IntPredictor
 from ..model.quantize import QuantModel, quantize
+from ..model.threads import fitting, single_thread
 from ..varint import Reader, blob, encode_uvarint
 
 if TYPE_CHECKING:   # torch is imported only when a model is fitted (levels >= 7)
@@ -59,50 +53,6 @@ BATCH = 256
 # training work per level, in symbol-steps: (per input symbol, minimum, maximum)
 _WORK = {2: (0.25, 2e5, 1e6), 3: (0.5, 3e5, 2e6), 4: (0.75, 4e5, 3e6), 5: (1.0, 5e5, 4e6),
          6: (1.5, 8e5, 8e6), 7: (2.0, 1e6, 1.6e7), 8: (3.0, 1.5e6, 3e7), 9: (5.0, 2e6, 6e7)}
-
-
-_SINGLE_LOCK = threading.Lock()
-_single: dict[str, Any] = {"users": 0, "torch": None, "blas": None}
-
-
-def _new_single_lock() -> None:
-    """In a forked child: a fresh lock and count (the parent's other threads, which may have
-    held the lock or been inside :func:`single_thread` at the fork, do not exist here)."""
-    global _SINGLE_LOCK
-    _SINGLE_LOCK = threading.Lock()
-    _single["users"] = 0
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_single_lock)
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Inference and fitting run on one BLAS / torch thread (parallelism belongs to blocks and streams).
-
-    Both settings are the process's, and streams use this on several threads at once: the
-    first to enter sets them, the last to leave puts back what the first found. (Each once
-    put back what it had found on entering, which could be one thread or two, whoever
-    was still inside.)"""
-    with _SINGLE_LOCK:
-        if _single["users"] == 0:
-            torch = sys.modules.get("torch")    # only if something already imported it
-            _single["torch"] = torch.get_num_threads() if torch is not None else None
-            if torch is not None:
-                torch.set_num_threads(1)
-            _single["blas"] = threadpool_limits(limits=1, user_api="blas")
-        _single["users"] += 1
-    try:
-        yield
-    finally:
-        with _SINGLE_LOCK:
-            _single["users"] -= 1
-            if _single["users"] == 0:
-                _single["blas"].restore_original_limits()
-                torch = sys.modules.get("torch")
-                if torch is not None and _single["torch"] is not None:
-                    torch.set_num_threads(_single["torch"])
 
 
 def _seg_len(lengths: np.ndarray) -> int:

@@ -85,11 +85,12 @@ from ..model import defaults
 from ..model.features import gather_symbols, scatter_symbols, step_advance, step_features_mapped
 from ..model.intexact import IntPredictor
 from ..model.quantize import quantize
+from ..model.threads import single_thread
 from ..varint import Reader, blob, encode_uvarint
 from . import qual_ctx
 from .qual_mixers import (MAX_POS, N_BUCKETS, N_MIX_POS, N_MIX_Q, W_ONE, BucketMixer,  # noqa: F401
                           PositionMixer, mix_tables, mix_update)
-from .qual_lstm import (_check_inputs, _check_shapes, _rows, _seg_len, single_thread, check_encode_inputs,
+from .qual_lstm import (_check_inputs, _check_shapes, _rows, _seg_len, check_encode_inputs,
                         checked_symbols, fit_model, read_crc_and_words, read_fitted_model, read_payload_head)
 
 VERSION = 1
