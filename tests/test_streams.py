@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from codec.entropy.coder import StepEncoder
 from codec.errors import FormatError
 from codec.fastq.records import parse_block
 from codec.streams import bases, bases_ctx, layout, lengths, qual_ctx, qualities, stepcoding
@@ -356,6 +357,27 @@ def test_quality_context_round_trip(k):
     mate = (np.arange(len(lens)) % 2).astype(np.uint8)
     payload = qual_ctx.encode_qualities(quals, lens, codes, mate, k)
     assert np.array_equal(qual_ctx.decode_qualities(payload, lens, codes, mate, k), quals)
+
+
+def test_quality_context_rows_of_a_block_lie_together():
+    """Read 1s without N use the first quarter of the full-context table, and one context's
+    rows at successive positions are neighbours: a block writes to few of the table's pages
+    (each costs when first written, see QualCtxModel)."""
+    k = 41
+
+    def used_rows(quals: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, int]:
+        codes = RNG.integers(0, 4, len(quals)).astype(np.uint8)
+        model = qual_ctx.QualCtxModel(k, codes, np.zeros(len(lens), np.uint8), qual_ctx.pos_shift_for(lens),
+                                      qual_ctx.BETAS)
+        stepcoding.run(model, make_rows(lens, qual_ctx.SEGMENT), quals, StepEncoder(), None)
+        return np.flatnonzero(model.full[1]), len(model.full[1])
+
+    used, n_rows = used_rows(*_random_reads(200, 150, alphabet=k))
+    assert used.max() < n_rows // 4
+    # one read of one value: from its third symbol on, one (q1, q2, changes) context at every
+    # position bucket in turn
+    steady = set(used_rows(np.full(16 * 16, 5, np.uint8), np.array([16 * 16]))[0].tolist())
+    assert any(all(r + p in steady for p in range(qual_ctx.N_POS)) for r in steady)
 
 
 def test_layout_lengths_exceptions_round_trip():

@@ -55,8 +55,8 @@ def _freqs(t, n, starts, pos0, mate, bases, q1, q2, chg, q2map, chg_lut, pshift,
     for i in range(n):   # cache misses), all independent of each other, so fetched in parallel
         isn = 1 if bases[starts[i] + t] == 4 else 0
         mid = (q1[i] * n_q2 + q2map[q2[i]]) * 2 + isn
-        full = ((mid * N_POS + min((pos0[i] + t) >> pshift, N_POS - 1)) * N_CHG + chg_lut[min(chg[i], 63)]) * 2 \
-            + mate[i]
+        full = ((((mate[i] * 2 + isn) * (k + 1) + q1[i]) * n_q2 + q2map[q2[i]]) * N_CHG
+                + chg_lut[min(chg[i], 63)]) * N_POS + min((pos0[i] + t) >> pshift, N_POS - 1)
         cur[i, 0] = q1[i] * 2 + isn
         cur[i, 1] = mid
         cur[i, 2] = full
@@ -128,6 +128,11 @@ class QualCtxModel:
         n_q2 = int(self.q2map.max()) + 1
         self.lo = new_table(n_q1 * 2, n_symbols)
         self.mid = new_table(n_q1 * n_q2 * 2, n_symbols)
+        # full-context rows in (mate, N, q1, q2, changes, position) order, position innermost:
+        # the rows a block uses lie together. The table is large (100 MB with 92 values) and
+        # numpy backs it with 2 MB pages as they are first written, each paid for then (new
+        # memory costs ~3-4 ms/MB on the VMs measured); in the order (q1, q2, N, position,
+        # changes, mate) a HiFi block wrote to 50 of its 51 such pages, in this one to 13
         self.full = new_table(n_q1 * n_q2 * 2 * N_POS * N_CHG * 2, n_symbols)
         self.buffers: tuple[np.ndarray, np.ndarray] | None = None   # encode_steps only
 
