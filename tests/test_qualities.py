@@ -191,6 +191,19 @@ def test_qual_mix_roundtrip_synthetic(k: int) -> None:
     assert np.array_equal(qual_mix.decode_qualities(payload, lengths, bases, mate, k), quals)
 
 
+def test_qual_mix_holds_one_byte_per_base_whatever_it_is_given() -> None:
+    """The LSTM coders keep the block's bases (and the decoder its symbols) as uint8, not
+    int64 (a long-read block holds millions); bases given as int64 code the same bytes."""
+    quals, lengths, bases, mate = long_read_block()
+    assert qual_lstm._check_inputs(lengths, bases.astype(np.int64), mate)[1].dtype == np.uint8
+    one = qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)
+    assert qual_mix.encode_qualities(quals, lengths, bases.astype(np.int64), mate, 9, level=2) == one
+    arriving = qual_mix._ArrivingBases(bases, lambda n: None)
+    arriving.need(len(bases))
+    assert arriving.codes.dtype == np.uint8 and np.array_equal(arriving.codes, np.minimum(bases, 4))
+    assert np.array_equal(qual_mix.decode_qualities(one, lengths, bases, mate, 9, ready=lambda n: None), quals)
+
+
 def test_qual_mix_long_reads_and_empty_block() -> None:
     quals, lengths, bases, mate = long_read_block()
     payload = qual_mix.encode_qualities(quals, lengths, bases, mate, 9, level=2)

@@ -66,9 +66,10 @@ def _rows(lengths: np.ndarray, mate: np.ndarray, seg_len: int) -> dict[str, np.n
 
 
 def _check_inputs(lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(lengths, bases as int64 codes 0..4, mate) after :func:`_check_shapes`."""
+    """(lengths, bases as uint8 codes 0..4, mate) after :func:`_check_shapes`. One byte per
+    base, not eight: a long-read block holds millions, and new memory costs when first written."""
     lengths, mate = _check_shapes(lengths, len(bases), mate)
-    return lengths, np.minimum(np.asarray(bases, dtype=np.uint8), 4).astype(np.int64), mate
+    return lengths, np.minimum(np.asarray(bases, dtype=np.uint8), 4), mate
 
 
 def _check_shapes(lengths: np.ndarray, n_bases: int, mate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -439,9 +439,8 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
             raise ValueError("phred map must give one value 0..93 per symbol")
         ip, digest, qin = _default_parts(kind, phred, k, None)
         with single_thread():
-            q64 = quals.astype(np.int64)
             ctx_bits, words = _encode_parts(
-                lambda part, enc: _run_steps(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT, W0_DEFAULT, q64,
+                lambda part, enc: _run_steps(ip, part, bases, k, CHUNK, shift, betas, LR_SHIFT, W0_DEFAULT, quals,
                                              enc, qin, defaults.sees_mate(kind), longest, first),
                 rows, parts, workers, others_done)
         head = _head(version, MODE_DEFAULT, k, seg, first, shift, betas, W0_DEFAULT)
@@ -452,9 +451,8 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         model = fit_model(quals, rows, bases, k, level, work=_fit_work(len(quals), level))
         qm = quantize(model)
         ip = IntPredictor(qm)
-        q64 = quals.astype(np.int64)
         ctx_bits, words = _encode_parts(lambda part, enc: _run_steps(ip, part, bases, k, CHUNK, shift, betas,
-                                                                     LR_SHIFT, W0, q64, enc, longest=longest,
+                                                                     LR_SHIFT, W0, quals, enc, longest=longest,
                                                                      first=first),
                                         rows, parts, workers, others_done)
     head = _head(version, MODE_MIX, k, seg, first, shift, betas, W0)
@@ -501,13 +499,13 @@ def default_kind(payload: bytes, n_symbols: int) -> str | None:
 
 
 class _ArrivingBases:
-    """The block's bases as int64 codes 0..4, copied in from ``src`` (uint8) as far as each
+    """The block's bases as codes 0..4 (uint8), copied in from ``src`` as far as each
     chunk needs once ``ready(n)`` says the first ``n`` are decoded: the qualities then decode
     while the bases still do (:class:`codec.forked.Feed`)."""
 
     def __init__(self, src: np.ndarray, ready: Callable[[int], None]) -> None:
         self.src, self.ready, self.done = src, ready, 0
-        self.codes = np.zeros(len(src), dtype=np.int64)
+        self.codes = np.zeros(len(src), dtype=np.uint8)
 
     def need(self, n: int) -> None:
         if n > self.done:
@@ -561,7 +559,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
             raise FormatError(f"qual_mix model fails its bounds: {exc}") from exc
     crc, words = read_crc_and_words(rd, payload, "qual_mix", aligned=not _has_parts(version))
     rows = _rows(lengths, mate, seg)
-    quals = np.zeros(total, dtype=np.int64)
+    quals = np.zeros(total, dtype=np.uint8)   # each part's process writes its rows into a copy
     if need is not None and total:
         # before any part takes a turn: a base stream decoded in one piece (lzma) arrives all
         # at once, and the parts then split at once instead of after a turn each (0.3-0.45 s
