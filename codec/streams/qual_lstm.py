@@ -179,7 +179,7 @@ def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, 
         qm = quantize(model)
         ip = IntPredictor(qm)
         enc = StepEncoder()
-        _run(ip, rows, bases, k, CHUNK, quals.astype(np.int64), enc)
+        _run(ip, rows, bases, k, CHUNK, quals, enc)
     head = struct.pack("<BB", VERSION, MODE_LSTM) + encode_uvarint(k) + encode_uvarint(seg)
     head += encode_uvarint(CHUNK) + blob(qm.to_bytes()) + struct.pack("<I", zlib.crc32(quals.tobytes()))
     return head + enc.finish()
@@ -249,7 +249,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
     qm = read_fitted_model(rd, k, "qual_lstm")
     crc, words = read_crc_and_words(rd, payload, "qual_lstm")
     rows = _rows(lengths, mate, seg)
-    quals = np.zeros(total, dtype=np.int64)
+    quals = np.zeros(total, dtype=np.uint8)
     with single_thread():
         ip = IntPredictor(qm)
         _run(ip, rows, bases, k, chunk, quals, StepDecoder(words))

@@ -569,6 +569,6 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
         _decode_parts(lambda part, dec: _run_steps(ip, part, bases, k, chunk, shift, (b0, b1, b2), lr_shift, w0,
                                                    quals, dec, qin, use_mate, longest, first, need),
                       rows, _read_parts(words, version), quals, workers, arrived)
-    if total and (quals.max() >= k or quals.min() < 0):
+    if total and quals.max() >= k:
         raise FormatError("qual_mix decoded symbol outside the alphabet")
     return checked_symbols(quals, crc, "qual_mix")
