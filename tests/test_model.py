@@ -129,3 +129,35 @@ def test_pretraining_files_need_every_read_2(tmp_path) -> None:
         (tmp_path / name.replace("_R1.", "_R2.")).touch()
     listed = pretrain.training_files("illumina40_v3", tmp_path)
     assert [m for _, _, m in listed].count(1) == len(pairs)
+
+
+def test_single_thread_limits_blas_whichever_thread_enters_it() -> None:
+    """A block's stream threads get one BLAS thread even after the main thread has used
+    single_thread: threadpoolctl 3.8 let only the first thread that set OpenBLAS's pool set it
+    again, and a stream thread's limit was silently dropped (BLAS on every core, a spinning
+    second thread in each quality coder's process)."""
+    import threading
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from codec.model.threads import single_thread
+
+    def blas() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        if not blas() or min(blas()) < 2:
+            pytest.skip("no BLAS pool of two threads to limit here")
+        with single_thread():
+            pass
+        seen: list[list[int]] = []
+
+        def stream() -> None:
+            with single_thread():
+                seen.append(blas())
+
+        thread = threading.Thread(target=stream)
+        thread.start()
+        thread.join()
+        assert seen == [[1] * len(blas())]
+        assert min(blas()) == 2   # put back on leaving

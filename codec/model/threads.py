@@ -7,6 +7,14 @@ once (a level-9 block fits its quality and its base LSTMs side by side). So:
 what the first found), and :func:`fitting` lets one fit at a time seed the generator and
 train. Both locks are made anew in a forked child, where the parent's thread that may have
 held one at the fork does not exist to release it.
+
+The first in and the last out of :func:`single_thread` may be different threads, and neither
+need be the main one. threadpoolctl (from 3.8) lets only one live thread change OpenBLAS's
+pool, the first that ever did, and silently ignores the others: once the main thread had
+entered single_thread, a later block's stream threads left BLAS on every core, and its
+quality coders' small products spun a second thread in each process (3x the CPU of a
+HiFi compression in the same process). Our own lock already orders the changes, so each
+change here takes control and hands it back (:func:`_blas_control`).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import threadpoolctl
 from threadpoolctl import threadpool_limits
 
 _FIT_LOCK = threading.Lock()
@@ -36,6 +45,24 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _release_blas_control() -> None:
+    """Let any thread set OpenBLAS's pool size next (threadpoolctl >= 3.8; no-op before)."""
+    release = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+
+
+@contextlib.contextmanager
+def _blas_control() -> Iterator[None]:
+    """Around a change of the BLAS limits made under ``_SINGLE_LOCK``: whichever thread makes
+    it, it takes effect (a user thread's own threadpool_limits is overridden, as before 3.8)."""
+    _release_blas_control()
+    try:
+        yield
+    finally:
+        _release_blas_control()
+
+
 @contextlib.contextmanager
 def single_thread() -> Iterator[None]:
     """Inference and fitting run on one BLAS / torch thread (parallelism belongs to blocks
@@ -47,7 +74,8 @@ def single_thread() -> Iterator[None]:
             _single["torch"] = torch.get_num_threads() if torch is not None else None
             if torch is not None:
                 torch.set_num_threads(1)
-            _single["blas"] = threadpool_limits(limits=1, user_api="blas")
+            with _blas_control():
+                _single["blas"] = threadpool_limits(limits=1, user_api="blas")
         _single["users"] += 1
     try:
         yield
@@ -55,7 +83,8 @@ def single_thread() -> Iterator[None]:
         with _SINGLE_LOCK:
             _single["users"] -= 1
             if _single["users"] == 0:
-                _single["blas"].restore_original_limits()
+                with _blas_control():
+                    _single["blas"].restore_original_limits()
                 torch = sys.modules.get("torch")
                 if torch is not None and _single["torch"] is not None:
                     torch.set_num_threads(_single["torch"])
