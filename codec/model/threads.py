@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import threadpoolctl
-from threadpoolctl import threadpool_limits
 
 _FIT_LOCK = threading.Lock()
 _SINGLE_LOCK = threading.Lock()
@@ -45,22 +44,20 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _release_blas_control() -> None:
-    """Let any thread set OpenBLAS's pool size next (threadpoolctl >= 3.8; no-op before)."""
-    release = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
-    if release is not None:
-        release(force=True)
+# threadpoolctl >= 3.8: let any thread set OpenBLAS's pool next (before 3.8 any thread could)
+_clear_blas_control = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread",
+                              lambda force: None)
 
 
 @contextlib.contextmanager
 def _blas_control() -> Iterator[None]:
     """Around a change of the BLAS limits made under ``_SINGLE_LOCK``: whichever thread makes
     it, it takes effect (a user thread's own threadpool_limits is overridden, as before 3.8)."""
-    _release_blas_control()
+    _clear_blas_control(force=True)
     try:
         yield
     finally:
-        _release_blas_control()
+        _clear_blas_control(force=True)
 
 
 @contextlib.contextmanager
@@ -75,7 +72,7 @@ def single_thread() -> Iterator[None]:
             if torch is not None:
                 torch.set_num_threads(1)
             with _blas_control():
-                _single["blas"] = threadpool_limits(limits=1, user_api="blas")
+                _single["blas"] = threadpoolctl.threadpool_limits(limits=1, user_api="blas")
         _single["users"] += 1
     try:
         yield
