@@ -168,6 +168,36 @@ def host_section(results: dict[str, Any], reference: dict[tuple[str, str], float
                           "decomp MB/s at reference"], "lrrrr", rows) + [""]
 
 
+def startup_section(results: dict[str, Any]) -> list[str]:
+    """seqlm's fixed start-up (:func:`benchmarks.run.startup`), and its MB/s net of it."""
+    measured = results.get("startup_s", {})
+    fixed = measured.get("seqlm") or next(iter(measured.values()), None)   # the rows' seqlm_row choice
+    if not fixed:
+        return []
+    comp, dec = fixed["compress_s"], fixed["decompress_s"]
+    lines = ["## Start-up: what every seqlm call pays before any data", "",
+             f"One record (the first of {fixed['dataset']}; of each file, for a pair) took {comp:.2f} s to compress and "
+             f"{dec:.2f} s to decompress (median of {fixed['runs']} runs, timed as the rows are): the "
+             "interpreter, the imports, numba's set-up and the kernels it loads. At 1.5 MB/s that is the "
+             f"whole time of a {1.5 * comp:.1f} MB file. Net MB/s = raw MB / (wall s - start-up): "
+             "what the file's own work ran at, in this run (not scaled to the reference host).", ""]
+    rows = []
+    for d in results["datasets"]:
+        ours = seqlm_row(d)
+        if ours is None:
+            continue
+        mb = d["raw_bytes"] / 1e6
+        rows.append([dataset_title(d), fmt(ours["comp_mb_s"], 2), fmt(_net(mb, ours["comp_s"], comp), 2),
+                     fmt(ours["decomp_mb_s"], 2), fmt(_net(mb, ours["decomp_s"], dec), 2)])
+    return lines + table(["dataset", "comp MB/s", "comp MB/s net of start-up", "decomp MB/s",
+                          "decomp MB/s net of start-up"], "lrrrr", rows) + [""]
+
+
+def _net(mb: float, wall_s: float | None, fixed_s: float) -> float | None:
+    """MB/s over the time beyond the fixed start-up (None where there is none left)."""
+    return mb / (wall_s - fixed_s) if wall_s is not None and wall_s > fixed_s else None
+
+
 def summary_section(results: dict[str, Any]) -> list[str]:
     labels = [c["label"] for c in results["codecs"]]
     rows = []
@@ -229,6 +259,7 @@ def render(results: dict[str, Any], reference: dict[tuple[str, str], float] | No
     if results["datasets"]:
         lines += headline_section(results)
         lines += host_section(results, load_reference() if reference is None else reference)
+        lines += startup_section(results)
         lines += summary_section(results)
         lines += ["## Per dataset", ""]
         for d in results["datasets"]:

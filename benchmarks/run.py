@@ -35,6 +35,7 @@ QUICK_DATASET = "illumina-gaiix-q40-ERR127302"
 QUICK_READS = 1000
 MB = 1e6
 WARM_UP_READS, WARM_UP_BYTES = 2000, 2 * 10**6  # per file of each dataset, before any timing
+STARTUP_RUNS = 5   # one-record round trips timed per codec with a warm-up (its fixed start-up)
 
 Row = dict[str, Any]
 
@@ -364,6 +365,7 @@ def run_all(args: argparse.Namespace, sources: Sequence[DatasetSource],
     """Measure every dataset; returns the elapsed seconds."""
     datasets = prepare_all(sources, work, args.max_reads)
     results["warm_up_s"] = warm_up(codecs, datasets, work)
+    results["startup_s"] = startup(codecs, datasets, work)
     budget = Budget(args.budget_min * 60, sum(d.raw_bytes for d in datasets) / MB)
     for index, dataset in enumerate(datasets):
         log(f"[{index + 1}/{len(datasets)}] {dataset.name}: {dataset.reads:,d} reads, "
@@ -391,6 +393,40 @@ def warm_up(codecs: Sequence[Codec], datasets: Sequence[Dataset], work: Path) ->
         log(f"  warm-up {codec.label}: {spent[codec.key]:.1f} s on the first reads of "
             f"{len(datasets)} dataset(s) (not counted in any row)")
     return spent
+
+
+def startup(codecs: Sequence[Codec], datasets: Sequence[Dataset], work: Path,
+            timeout: float = 600.0) -> dict[str, dict[str, Any]]:
+    """Per codec with a warm-up (seqlm): median wall seconds of compressing and decompressing
+    the first record of the first dataset, timed as the rows are (:func:`run_step`). That is
+    the fixed cost every call pays whatever its input (seqlm: the interpreter, its imports,
+    numba's set-up and the kernels it loads), which dominates the MB/s of small files."""
+    found: dict[str, dict[str, Any]] = {}
+    if not datasets:
+        return found
+    dataset = datasets[0]
+    for codec in (c for c in codecs if c.has_warm_up() and c.available()):
+        folder = work / "startup" / codec.key
+        (folder / "in").mkdir(parents=True, exist_ok=True)
+        inputs = [folder / "in" / path.name for path in dataset.files]
+        for path, one in zip(dataset.files, inputs):
+            copy_head(path, one, 1)
+        comp_s, dec_s = [], []
+        for _ in range(STARTUP_RUNS):
+            comp = run_step(codec.key, "compress", inputs, folder / "archive", len(inputs), timeout)
+            dec = run_step(codec.key, "decompress", comp.paths, folder / "restored", len(inputs), timeout) \
+                if comp.ok else comp
+            if not dec.ok:
+                log(f"  start-up of {codec.label} not measured: {dec.error}")
+                break
+            comp_s.append(comp.wall_s)
+            dec_s.append(dec.wall_s)
+        if comp_s:
+            found[codec.key] = {"dataset": dataset.name, "runs": len(comp_s),
+                                "compress_s": statistics.median(comp_s), "decompress_s": statistics.median(dec_s)}
+            log(f"  start-up of {codec.label}: {found[codec.key]['compress_s']:.2f} s to compress, "
+                f"{found[codec.key]['decompress_s']:.2f} s to decompress one record (median of {len(comp_s)})")
+    return found
 
 
 def sample_inputs(dataset: Dataset, folder: Path) -> list[Path]:

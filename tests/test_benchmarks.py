@@ -112,6 +112,11 @@ def test_quick_seqlm_row(quick: dict[str, Any]) -> None:
     # kernels are compiled before the first timed run, which would otherwise pay for them
     assert quick["results"]["warm_up_s"]["seqlm"] > 0
     assert "Warm-up of `seqlm` before any timed run" in (quick["out"] / "results.md").read_text()
+    # and its fixed start-up is measured on one record, each call timed as the rows are
+    fixed = quick["results"]["startup_s"]["seqlm"]
+    assert fixed["runs"] == run.STARTUP_RUNS and 0 < fixed["compress_s"] < row["comp_s"] + 5
+    assert fixed["decompress_s"] > 0
+    assert "## Start-up: what every seqlm call pays" in (quick["out"] / "results.md").read_text()
 
 
 # --- building blocks ------------------------------------------------------------------------
@@ -238,6 +243,17 @@ def test_python_children_run_from_cached_bytecode(monkeypatch):
     assert "PYTHONDONTWRITEBYTECODE" not in env
     assert env["PYTHONPYCACHEPREFIX"] == str(BYTECODE_CACHE)
     assert env["PYTHONPATH"].split(os.pathsep)[0] == str(REPO_ROOT)
+
+
+def test_startup_section_nets_the_fixed_cost_out_of_each_rows_time() -> None:
+    row = {"codec": "seqlm", "is_anchor": False, "status": "ok", "comp_s": 3.0, "decomp_s": 0.9, "comp_mb_s": 2.0, "decomp_mb_s": 6.67}
+    results = {"startup_s": {"seqlm": {"dataset": "x", "runs": 5, "compress_s": 1.0, "decompress_s": 1.0}},
+               "datasets": [{"name": "x", "paired": False, "raw_bytes": 6_000_000, "rows": [row]}]}
+    lines = report.startup_section(results)
+    assert lines[0].startswith("## Start-up")
+    cells = [c.strip() for c in lines[-2].strip("|").split("|")]
+    assert cells[1:] == ["2.00", "3.00", "6.67", ""]   # 6 MB over 3 - 1 s; no time left past 1 s
+    assert report.startup_section({"datasets": []}) == []
 
 
 def test_host_factor_from_anchors_md_tables() -> None:
