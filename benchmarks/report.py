@@ -169,22 +169,24 @@ def host_section(results: dict[str, Any], reference: dict[tuple[str, str], float
 
 
 def startup_section(results: dict[str, Any]) -> list[str]:
-    """seqlm's fixed start-up (:func:`benchmarks.run.startup`), and its MB/s net of it."""
+    """seqlm's fixed start-up (:func:`benchmarks.run.startup`), and its MB/s net of it, for the
+    seqlm codec the other sections show (:func:`seqlm_row`)."""
     measured = results.get("startup_s", {})
-    fixed = measured.get("seqlm") or next(iter(measured.values()), None)   # the rows' seqlm_row choice
-    if not fixed:
+    shown = [(d, seqlm_row(d)) for d in results["datasets"]]
+    key = next((r["codec"] for _, r in shown if r is not None and r["codec"] in measured), None)
+    if key is None:
         return []
+    fixed = measured[key]
     comp, dec = fixed["compress_s"], fixed["decompress_s"]
-    lines = ["## Start-up: what every seqlm call pays before any data", "",
+    lines = [f"## Start-up: what every `{key}` call pays before any data", "",
              f"One record (the first of {fixed['dataset']}; of each file, for a pair) took {comp:.2f} s to compress and "
              f"{dec:.2f} s to decompress (median of {fixed['runs']} runs, timed as the rows are): the "
              "interpreter, the imports, numba's set-up and the kernels it loads. At 1.5 MB/s that is the "
              f"whole time of a {1.5 * comp:.1f} MB file. Net MB/s = raw MB / (wall s - start-up): "
              "what the file's own work ran at, in this run (not scaled to the reference host).", ""]
     rows = []
-    for d in results["datasets"]:
-        ours = seqlm_row(d)
-        if ours is None:
+    for d, ours in shown:
+        if ours is None or ours["codec"] != key:
             continue
         mb = d["raw_bytes"] / 1e6
         rows.append([dataset_title(d), fmt(ours["comp_mb_s"], 2), fmt(_net(mb, ours["comp_s"], comp), 2),

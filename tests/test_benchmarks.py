@@ -116,7 +116,7 @@ def test_quick_seqlm_row(quick: dict[str, Any]) -> None:
     fixed = quick["results"]["startup_s"]["seqlm"]
     assert fixed["runs"] == run.STARTUP_RUNS and 0 < fixed["compress_s"] < row["comp_s"] + 5
     assert fixed["decompress_s"] > 0
-    assert "## Start-up: what every seqlm call pays" in (quick["out"] / "results.md").read_text()
+    assert "## Start-up: what every `seqlm` call pays" in (quick["out"] / "results.md").read_text()
 
 
 # --- building blocks ------------------------------------------------------------------------
