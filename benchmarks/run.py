@@ -422,10 +422,11 @@ def startup(codecs: Sequence[Codec], datasets: Sequence[Dataset], work: Path,
             comp_s.append(comp.wall_s)
             dec_s.append(dec.wall_s)
         if comp_s:
+            comp_med, dec_med = statistics.median(comp_s), statistics.median(dec_s)
             found[codec.key] = {"dataset": dataset.name, "runs": len(comp_s),
-                                "compress_s": statistics.median(comp_s), "decompress_s": statistics.median(dec_s)}
-            log(f"  start-up of {codec.label}: {found[codec.key]['compress_s']:.2f} s to compress, "
-                f"{found[codec.key]['decompress_s']:.2f} s to decompress one record (median of {len(comp_s)})")
+                                "compress_s": comp_med, "decompress_s": dec_med}
+            log(f"  start-up of {codec.label}: {comp_med:.2f} s to compress, {dec_med:.2f} s to decompress "
+                f"one record (median of {len(comp_s)})")
     return found
 
 

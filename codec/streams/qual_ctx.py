@@ -54,8 +54,9 @@ def _freqs(t, n, starts, pos0, mate, bases, q1, q2, chg, q2map, chg_lut, pshift,
     seen = 0   # first pass: each row's contexts, and a read of its full-context row (tens of MB:
     for i in range(n):   # cache misses), all independent of each other, so fetched in parallel
         isn = 1 if bases[starts[i] + t] == 4 else 0
-        mid = (q1[i] * n_q2 + q2map[q2[i]]) * 2 + isn
-        full = ((((mate[i] * 2 + isn) * (k + 1) + q1[i]) * n_q2 + q2map[q2[i]]) * N_CHG
+        q12 = q1[i] * n_q2 + q2map[q2[i]]
+        mid = q12 * 2 + isn
+        full = (((mate[i] * 2 + isn) * (k + 1) * n_q2 + q12) * N_CHG
                 + chg_lut[min(chg[i], 63)]) * N_POS + min((pos0[i] + t) >> pshift, N_POS - 1)
         cur[i, 0] = q1[i] * 2 + isn
         cur[i, 1] = mid
