@@ -55,6 +55,20 @@ def test_wrapped_records_are_refused_with_a_hint():
     assert "wrapped" not in str(info.value)
 
 
+def test_wrapped_qualities_are_refused_with_a_hint():
+    # only the qualities wrap (as in Biopython's wrapping_original_sanger.fastq), over four
+    # more lines that start with '@' and '+' where headers and '+' lines would: the record
+    # checks pass, and the lengths tell
+    wrapped = b"@a\nACGTACGTACGTACGTACGT\n+\nIIII\n@III\nIIII\n+III\nIIII\n@b\nACGT\n+\nIIII\n"
+    with pytest.raises(FastqFormatError) as info:
+        parse_block(wrapped)
+    assert (info.value.record, info.value.line) == (1, 4)
+    assert "qualities wrapped over several lines" in str(info.value)
+    with pytest.raises(FastqFormatError) as info:  # a short quality line gets no such guess
+        parse_block(b"@a\nACGTACGT\n+\nIIII\n@b\nACGT\n+\nIIII\n")
+    assert "wrapped" not in str(info.value)
+
+
 @pytest.mark.parametrize("cut", range(1, 16))
 def test_every_truncation_is_an_error_or_valid(cut):
     data = (DATA / "simple.fastq").read_bytes()[:-cut]

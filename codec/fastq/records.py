@@ -89,6 +89,20 @@ def _looks_like_sequence(line: bytes) -> bool:
     return bool(line) and set(line) <= _SEQUENCE_BYTES
 
 
+def _quality_wraps(lines: list[bytes], at: int, seq_len: int) -> bool:
+    """Whether the quality line ``lines[at]`` and the lines after it add up to exactly
+    ``seq_len`` printable bytes: a quality string wrapped over several lines. (A wrapped
+    quality line may start with '@' or '+', so the record checks above pass over it.)"""
+    total = 0
+    for n, line in enumerate(lines[at:], 1):
+        if not line or min(line) < QUAL_MIN or max(line) > QUAL_MAX:
+            return False
+        total += len(line)
+        if total >= seq_len:
+            return total == seq_len and n > 1
+    return False
+
+
 def _check_structure(lines: list[bytes], first_record: int) -> None:
     """Report the earliest of: a header without '@', a bad '+' line, truncation."""
     bad_header = _first_bad(lines, 0, b"@")
@@ -143,10 +157,12 @@ def parse_block(data: bytes, first_record: int = 1) -> FastqBlock | None:
     qlens = np.fromiter(map(len, quals), dtype=np.int64, count=len(quals))
     mismatch = np.flatnonzero(lengths != qlens)
     if len(mismatch):
-        rec = first_record + int(mismatch[0])
-        raise FastqFormatError(
-            f"sequence length {lengths[mismatch[0]]} differs from quality length {qlens[mismatch[0]]}",
-            record=rec, line=4 * (rec - 1) + 4)
+        i = int(mismatch[0])
+        rec = first_record + i
+        what = f"sequence length {lengths[i]} differs from quality length {qlens[i]}"
+        if _quality_wraps(lines, 4 * i + 3, int(lengths[i])):
+            what += " (qualities wrapped over several lines? seqlm reads 4-line records only)"
+        raise FastqFormatError(what, record=rec, line=4 * (rec - 1) + 4)
     seq, qual = b"".join(seqs), b"".join(quals)
     _check_bytes(seq, lengths, first_record, "sequence", 2)
     _check_bytes(qual, lengths, first_record, "quality", 4)
