@@ -10,6 +10,7 @@ line endings are mixed cannot be described this way; the parser reports it as
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,7 +95,7 @@ def _quality_wraps(lines: list[bytes], at: int, seq_len: int) -> bool:
     ``seq_len`` printable bytes: a quality string wrapped over several lines. (A wrapped
     quality line may start with '@' or '+', so the record checks above pass over it.)"""
     total = 0
-    for n, line in enumerate(lines[at:], 1):
+    for n, line in enumerate(itertools.islice(lines, at, None), 1):
         if not line or min(line) < QUAL_MIN or max(line) > QUAL_MAX:
             return False
         total += len(line)
