@@ -93,7 +93,7 @@ def _looks_like_sequence(line: bytes) -> bool:
 def _quality_wraps(lines: list[bytes], at: int, seq_len: int) -> bool:
     """Whether the quality line ``lines[at]`` and the lines after it add up to exactly
     ``seq_len`` printable bytes: a quality string wrapped over several lines. (A wrapped
-    quality line may start with '@' or '+', so the record checks above pass over it.)"""
+    quality line may start with '@' or '+', so :func:`_check_structure` can pass over it.)"""
     total = 0
     for n, line in enumerate(itertools.islice(lines, at, None), 1):
         if not line or min(line) < QUAL_MIN or max(line) > QUAL_MAX:
