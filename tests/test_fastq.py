@@ -44,28 +44,24 @@ def test_errors_name_record_and_line(name, record, line, words):
     assert words in str(err)
 
 
-def test_wrapped_records_are_refused_with_a_hint():
-    wrapped = b"@a\nACGTACGT\nACGT\n+\nIIIIIIII\nIIII\n"
-    with pytest.raises(FastqFormatError) as info:
-        parse_block(wrapped)
-    assert (info.value.record, info.value.line) == (1, 3)
-    assert "wrapped over several lines" in str(info.value)
-    with pytest.raises(FastqFormatError) as info:  # a plain bad '+' line gets no such guess
-        parse_block(b"@a\nACGT\n=\nIIII\n")
-    assert "wrapped" not in str(info.value)
-
-
-def test_wrapped_qualities_are_refused_with_a_hint():
+@pytest.mark.parametrize("wrapped, where, hint, plain", [
+    # the sequence wraps: its second line stands where the '+' line should; a plain bad '+'
+    # line gets no such guess
+    (b"@a\nACGTACGT\nACGT\n+\nIIIIIIII\nIIII\n", (1, 3), "wrapped over several lines",
+     b"@a\nACGT\n=\nIIII\n"),
     # only the qualities wrap (as in Biopython's wrapping_original_sanger.fastq), over four
     # more lines that start with '@' and '+' where headers and '+' lines would: the record
-    # checks pass, and the lengths tell
-    wrapped = b"@a\nACGTACGTACGTACGTACGT\n+\nIIII\n@III\nIIII\n+III\nIIII\n@b\nACGT\n+\nIIII\n"
+    # checks pass, and the lengths tell; a short quality line gets no such guess
+    (b"@a\nACGTACGTACGTACGTACGT\n+\nIIII\n@III\nIIII\n+III\nIIII\n@b\nACGT\n+\nIIII\n", (1, 4),
+     "qualities wrapped over several lines", b"@a\nACGTACGT\n+\nIIII\n@b\nACGT\n+\nIIII\n"),
+], ids=["sequence", "qualities"])
+def test_wrapped_records_are_refused_with_a_hint(wrapped, where, hint, plain):
     with pytest.raises(FastqFormatError) as info:
         parse_block(wrapped)
-    assert (info.value.record, info.value.line) == (1, 4)
-    assert "qualities wrapped over several lines" in str(info.value)
-    with pytest.raises(FastqFormatError) as info:  # a short quality line gets no such guess
-        parse_block(b"@a\nACGTACGT\n+\nIIII\n@b\nACGT\n+\nIIII\n")
+    assert (info.value.record, info.value.line) == where
+    assert hint in str(info.value)
+    with pytest.raises(FastqFormatError) as info:
+        parse_block(plain)
     assert "wrapped" not in str(info.value)
 
 
