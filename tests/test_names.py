@@ -276,6 +276,16 @@ def test_each_stream_method_is_reachable():
     assert seen == set(StreamMethod)
 
 
+def test_run_length_stream_must_fill_its_declared_size():
+    body = b"a\x03b\x00"   # (byte, run - 1) pairs: 4 x 'a', then 1 x 'b'
+    stream = bytes([StreamMethod.RUNS, len(body)]) + body
+    assert unpack_stream(Reader(stream), 5) == b"aaaab"
+    with pytest.raises(FormatError, match="run-length stream longer than declared"):
+        unpack_stream(Reader(stream), 4)
+    with pytest.raises(FormatError, match="run-length stream shorter than declared"):
+        unpack_stream(Reader(stream), 6)
+
+
 printable = st.sampled_from(list(b"0123456789abcXYZ:._-/# \t\r\x00\xff"))
 name_like = st.lists(printable, max_size=25).map(bytes)
 any_name = st.binary(max_size=30).map(lambda b: b.replace(b"\n", b""))

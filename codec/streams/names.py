@@ -307,6 +307,8 @@ def _runs_pack(data: bytes) -> bytes | None:
 def _runs_unpack(body: bytes, size: int) -> bytes:
     reader, parts, left = Reader(body), [], size
     while reader.remaining():
+        if not left:
+            raise FormatError("run-length stream longer than declared")
         symbol = reader.take(1)
         run = reader.uvarint(left - 1) + 1
         parts.append(symbol * run)
