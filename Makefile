@@ -6,7 +6,7 @@ PIP = $(PYTHON) -m pip
 DEMO_IN = examples/yeast-chipseq-SRR5204809-5k.fastq.gz
 DEMO_OUT = demo-out
 
-.PHONY: install demo test test-full bench bench-heads clean
+.PHONY: install demo test test-full bench bench-heads bench-memory clean
 
 install:
 	$(PIP) install -q torch==2.13.0
@@ -30,6 +30,9 @@ bench: install
 
 bench-heads: install
 	$(PYTHON) -m benchmarks.heads
+
+bench-memory: install
+	$(PYTHON) -m benchmarks.memory
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info .pytest_cache
