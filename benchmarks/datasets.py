@@ -119,7 +119,8 @@ def discover(data_dir: Path) -> list[DatasetSource]:
     return group_sources(p for p in sorted(data_dir.iterdir()) if is_fastq(p))
 
 
-def _open_maybe_gzip(path: Path):  # type: ignore[no-untyped-def]
+def open_fastq(path: Path):  # type: ignore[no-untyped-def]
+    """``path`` opened for binary reading, through gzip when its bytes say so."""
     with open(path, "rb") as fh:
         magic = fh.read(2)
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
@@ -129,7 +130,7 @@ def copy_head(src: Path, dst: Path, max_reads: int | None, max_bytes: int | None
     """Decompress ``src`` into ``dst``; keep only the first ``max_reads`` 4-line records,
     and no record that starts once ``max_bytes`` are written."""
     tmp = dst.with_name(dst.name + ".part")
-    with _open_maybe_gzip(src) as fin, open(tmp, "wb") as fout:
+    with open_fastq(src) as fin, open(tmp, "wb") as fout:
         if max_reads is None and max_bytes is None:
             shutil.copyfileobj(fin, fout, 1 << 20)
         else:

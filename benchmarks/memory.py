@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import filecmp
+import itertools
 import json
 import os
 import subprocess
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .codecs import child_env
-from .datasets import DatasetSource, copy_head, discover
+from .datasets import DatasetSource, discover, open_fastq
 from .machine import git_revision
 from .run import DEFAULT_DATA_DIR, DEFAULT_OUT, DEFAULT_WORK, MB
 from .seqlm_codec import seqlm_command
@@ -104,11 +105,9 @@ def peak_memory(cmd: Sequence[str], log: Path) -> Peak:
 
 def mean_read_length(path: Path) -> float:
     """Mean sequence length over a file's first PROBE_READS records."""
-    with tempfile.TemporaryDirectory() as tmp:
-        head = Path(tmp) / "head.fastq"
-        copy_head(path, head, PROBE_READS)
-        lines = head.read_bytes().split(b"\n")
-    lengths = [len(s) for s in lines[1::4]]
+    with open_fastq(path) as fh:
+        lines = list(itertools.islice(fh, 4 * PROBE_READS))
+    lengths = [len(s.rstrip(b"\r\n")) for s in lines[1::4]]
     return sum(lengths) / max(len(lengths), 1)
 
 
@@ -127,19 +126,15 @@ def repeated_input(source: DatasetSource, work: Path, target_bytes: int) -> list
     they hold at least ``target_bytes`` (pairs stay pairs: mate i of copy k matches)."""
     plain = []
     for f in source.files:
-        dst = work / f"{source.name}.{len(plain)}.src.fastq"
-        copy_head(f, dst, None)
-        plain.append(dst)
-    raw = sum(p.stat().st_size for p in plain)
-    copies = max(1, -(-target_bytes // raw))
+        with open_fastq(f) as fh:
+            plain.append(fh.read())
+    copies = max(1, -(-target_bytes // sum(map(len, plain))))
     out = []
-    for i, p in enumerate(plain):
+    for i, data in enumerate(plain):
         big = work / (f"big_R{i + 1}.fastq" if len(plain) == 2 else "big.fastq")
-        data = p.read_bytes()
         with open(big, "wb") as fh:
             for _ in range(copies):
                 fh.write(data)
-        p.unlink()
         out.append(big)
     return out
 
@@ -197,7 +192,8 @@ def render(results: dict) -> str:
              "summed over every process of the seqlm call (a shared page counts 1/k in each of its k "
              "sharers): the memory the call took from the machine. RSS sum counts a page shared with a "
              "forked child once per process. MB = 10^6 B, MiB = 2^20 B.", "",
-             "| dataset | options | input MB | op | wall s | MB/s | peak PSS MiB | RSS sum MiB | processes | byte-exact |",
+             "| dataset | options | input MB | op | wall s | MB/s | peak PSS MiB | RSS sum MiB | processes "
+             "| byte-exact |",
              "|---|---|--:|---|--:|--:|--:|--:|--:|:-:|"]
     for row in results["rows"]:
         lines += table_rows(row)

@@ -73,8 +73,8 @@ def header_section(results: dict[str, Any]) -> list[str]:
         f"constriction {pk.get('constriction')}, numba {pk.get('numba')}, pysam {pk.get('pysam')}.", "",
         "bits/base = 8 x compressed bytes / bases (everything counted). ratio = raw FASTQ / "
         "compressed. MB/s = raw FASTQ MB (10^6 B) / wall s (median of `runs`). RSS = largest "
-        "peak resident set of any one of the codec's processes (not summed over processes). `*` = not byte-exact (not a lossless anchor). "
-        "See benchmarks/README.md.", "",
+        "peak resident set of any one of the codec's processes (not summed over processes). "
+        "`*` = not byte-exact (not a lossless anchor). See benchmarks/README.md.", "",
     ]
     if results.get("elapsed_s") is not None:
         lines += [f"Total benchmark time: {results['elapsed_s'] / 60:.1f} min.", ""]
