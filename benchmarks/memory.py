@@ -45,7 +45,8 @@ DEFAULT_OPTION_SETS = ("", "-t 2")   # seqlm's defaults (one block at a time), a
 
 @dataclass
 class Peak:
-    """One command's wall time and the peak of its session's summed memory (MiB)."""
+    """One command's wall time, and the peaks of its session's summed memory (MiB) and of its
+    process count, each the largest over the samples on its own."""
 
     wall_s: float
     pss_mib: float
@@ -89,15 +90,13 @@ def session_memory_kib(sid: int) -> tuple[int, int, int]:
 
 def peak_memory(cmd: Sequence[str], log: Path) -> Peak:
     """Run ``cmd`` in a session of its own (stderr to ``log``) and sample its memory until it ends."""
-    best = (0, 0, 0)
+    best = [0, 0, 0]
     start = time.perf_counter()
     with open(log, "wb") as err:
         proc = subprocess.Popen(list(cmd), stdout=subprocess.DEVNULL, stderr=err,
                                 start_new_session=True, env=child_env())
         while proc.poll() is None:
-            now = session_memory_kib(proc.pid)
-            if now[0] > best[0]:
-                best = now
+            best = [max(b, now) for b, now in zip(best, session_memory_kib(proc.pid))]
             time.sleep(SAMPLE_S)
     wall = time.perf_counter() - start
     return Peak(round(wall, 2), round(best[0] / 1024, 1), round(best[1] / 1024, 1), best[2], proc.returncode)
@@ -190,9 +189,10 @@ def render(results: dict) -> str:
              f"{results['target_mb']:.0f} MB per dataset, memory sampled every {SAMPLE_S * 1000:.0f} ms).", "",
              "Each input is one dataset repeated end to end. Peak PSS = the peak of the proportional set size "
              "summed over every process of the seqlm call (a shared page counts 1/k in each of its k "
-             "sharers): the memory the call took from the machine. RSS sum counts a page shared with a "
-             "forked child once per process. MB = 10^6 B, MiB = 2^20 B.", "",
-             "| dataset | options | input MB | op | wall s | MB/s | peak PSS MiB | RSS sum MiB | processes "
+             "sharers): the memory the call took from the machine. Peak RSS sum: the same for the resident set "
+             "size, which counts a page shared with a forked child once per process; processes: the most "
+             "at once. MB = 10^6 B, MiB = 2^20 B.", "",
+             "| dataset | options | input MB | op | wall s | MB/s | peak PSS MiB | peak RSS sum MiB | processes "
              "| byte-exact |",
              "|---|---|--:|---|--:|--:|--:|--:|--:|:-:|"]
     for row in results["rows"]:
