@@ -490,10 +490,40 @@ def test_short_read_gate_keeps_the_context_model_where_the_lstm_does_not_pay(mon
                                       5)[1] == CodecId.QUAL_MIX and kinds == ["illumina40_v2"]
 
 
+@pytest.mark.parametrize("gain, paying_levels", [(0.25, {3, 4, 5}), (0.15, {4, 5}), (0.07, {5}), (0.02, set())])
+def test_each_level_up_keeps_the_lstm_for_a_smaller_gain(monkeypatch, gain, paying_levels) -> None:
+    """Levels 3, 4 and 5 keep the shipped LSTM where it saves 20, 10 and 5 % on the sample,
+    so a lower level is never slower: a gain that pays at one level pays at every higher one."""
+    monkeypatch.setattr(qual_mix, "encode_with_estimate", lambda *a, **k: (bytes(1000), 1000 * (1 + gain)))
+    lengths = np.full(10, 100, dtype=np.int64)
+    symbols = np.zeros(1000, np.uint8)
+    default = ("illumina40_v2", np.arange(2))
+    paying = {level for level in qualities.LSTM_MIN_GAIN
+              if qualities._lstm_pays(symbols, lengths, symbols, np.zeros(10, np.uint8), 2, level, default)}
+    assert paying == paying_levels
+
+
+def test_levels_two_to_five_differ_on_the_lstm(monkeypatch) -> None:
+    """Level 2 codes with the context model and never asks the gate; levels 3-5 ask it about the
+    shipped model of the block's kind; on real 40-level qualities the default level keeps the LSTM.
+    Every level decodes to the input."""
+    raw, lengths, bases = _real_block(2000)
+    mate = np.zeros(len(lengths), np.uint8)
+    kinds = _gate_kinds(monkeypatch)
+    codecs = {}
+    for level in (2, 3, 4, 5):
+        kinds.clear()
+        payload, codecs[level] = qualities.encode_qualities(raw, lengths, bases, mate, level)
+        assert kinds == ([] if level == 2 else ["illumina40_v2"])
+        assert np.array_equal(qualities.decode_qualities(payload, lengths, bases, mate), raw)
+    assert codecs[2] == CodecId.QUAL_CTX and codecs[5] == CodecId.QUAL_MIX
+
+
 def test_pairs_code_their_mates_apart() -> None:
-    """At levels 2-6 a block with both mates writes QUAL_MATES: read 1s with illumina40_v2, read 2s
-    with illumina40_v3, each half exactly what coding that mate's reads alone gives; the bytes do
-    not depend on ``workers``, and decoding puts each half back at its own positions."""
+    """At levels 2-6 a block with both mates writes QUAL_MATES (with the LSTM from level 3): read 1s
+    with illumina40_v2, read 2s with illumina40_v3, each half exactly what coding that mate's reads
+    alone gives; the bytes do not depend on ``workers``, and decoding puts each half back at its
+    own positions."""
     raw, lengths, bases = _real_block(400)
     half = len(lengths) // 2
     mate = (np.arange(len(lengths)) % 2).astype(np.uint8)     # mates interleaved, not a prefix

@@ -5,8 +5,8 @@ then that codec's own payload. One distinct value costs nothing more.
 
 Which codec codes a block (the decoder reads the id, so this is encoder policy):
 
-* level 1: QUAL_CTX alone.
-* levels 2 .. ``MIX_MIN_LEVEL - 1`` (the default 5 included), when
+* levels 1 and 2: QUAL_CTX alone (level 2 codes a pair's mates apart, see below).
+* levels 3 .. ``MIX_MIN_LEVEL - 1`` (the default 5 included), when
   ``USE_DEFAULTS``: QUAL_MIX in its MODE_DEFAULT payload -- the shipped
   pretrained LSTM of the block's read kind (``codec/weights``, named in the
   payload by kind and sha256; no fitting, no weights stored) mixed step by
@@ -19,16 +19,17 @@ Which codec codes a block (the decoder reads the id, so this is encoder policy):
   than the default level (HiFi 16S qualities 1.674 bits against 1.305 at level 5,
   GA IIx read 1s 2.137 / 2.015 at levels 7 / 9 against 1.906).
 
-The mixed coder costs up to ten times the context model's CPU. At levels up to
-``GATE_MAX_LEVEL`` (the default included) a block (each mate's half, for a pair) first
+The mixed coder costs up to ten times the context model's CPU. At the levels in
+``LSTM_MIN_GAIN`` (3, 4 and the default 5) a block (each mate's half, for a pair) first
 codes its first reads (about ``GATE_SAMPLE`` symbols) both ways and keeps the LSTM only
-where it saves at least ``GATE_MIN_GAIN`` there. Measured on such samples: 13-29 % on the
-Illumina files with 40 levels, 20-40 % on HiFi, 4-11 % on noisy nanopore (a long-read
-sample overstates the whole block's gain about twofold), and on binned Illumina 16.5 % for
-yeast RNA-seq (6 levels) but 0.6-5.8 % for the 4- and 7-level NovaSeq and MiSeq files. On
-those the whole stream gained 0.7-3.9 % for about ten times the CPU (3 s against 0.4 s on
-the SARS-CoV-2 MiSeq pair), and a context-model stream decodes beside the bases instead of
-after them (it reads only their N flags).
+where it saves at least that level's share there: 20 %, 10 %, 5 %, so each level up
+buys the LSTM for smaller gains (level 6 asks no gate). Measured on such samples at
+format 15.0: 13-29 % on the Illumina files with 40 levels, 29-47 % on HiFi, 4-11 % on
+nanopore (a long-read sample overstates the whole block's gain about twofold), and on
+binned Illumina 16.5 % for yeast RNA-seq (6 levels) but 0.6-5.8 % for the 4- and 7-level
+NovaSeq and MiSeq files. On those the whole stream gained 0.7-3.9 % for about ten times
+the CPU (3 s against 0.4 s on the SARS-CoV-2 MiSeq pair), and a context-model stream
+decodes beside the bases instead of after them (it reads only their N flags).
 
 Whenever QUAL_MIX is tried, the mixed encoder also estimates what the context
 model alone would cost; only when that estimate is within 1 % of the mixed
@@ -39,7 +40,7 @@ while the usual case runs a single encoder.
 A block holding both mates of a pair, at levels 2 .. ``MIX_MIN_LEVEL - 1``, codes
 its read 1s and its read 2s apart (QUAL_MATES, format 9.0): ``blob(u8 codec_id +
 payload)`` for the read 1s, then the same for the read 2s, each as above over
-that mate's reads (indices into the block's one alphabet). Each half then gets the
+that mate's reads (indices into the block's one alphabet). From level 3 each half gets the
 shipped model trained for it (read 1s: ``illumina40_v2``; read 2s: ``illumina40_v3``,
 which saw read 2s and codes read 1s 0.1-1.4 % worse) and its own context model, and
 the two halves decode in two processes. Measured on the eight pairs here against
@@ -55,7 +56,6 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import forked
-from ..config import DEFAULT_LEVEL
 from ..errors import FormatError
 from ..varint import Reader, blob
 from . import qual_ctx, qual_lstm, qual_mix
@@ -65,10 +65,10 @@ from .stepcoding import leading_reads
 Decoder = Callable[..., np.ndarray]
 Ready = Callable[[int], None]   # ready(n): returns once the first n codes of the bases are final
 MIX_MIN_LEVEL = 7
-USE_DEFAULTS = True   # levels 2..MIX_MIN_LEVEL-1 mix with the shipped default LSTM
-GATE_MAX_LEVEL = DEFAULT_LEVEL   # blocks up to this level must show the LSTM pays on a sample
+CTX_ONLY_MAX_LEVEL = 2   # levels up to this one never run the LSTM
+USE_DEFAULTS = True   # levels CTX_ONLY_MAX_LEVEL+1..MIX_MIN_LEVEL-1 mix with the shipped default LSTM
 GATE_SAMPLE = 1 << 16
-GATE_MIN_GAIN = 0.05
+LSTM_MIN_GAIN = {3: 0.20, 4: 0.10, 5: 0.05}   # level -> share the LSTM must save on a sample (5: the default)
 MATES_LEVELS = range(2, MIX_MIN_LEVEL)   # levels at which a pair's mates are coded apart
 SHIPPED_LEVEL = MIX_MIN_LEVEL - 1   # the highest level that codes with the shipped models (no gate)
 LATE_MATE_LEAD = 6   # priority steps the read 1s' decoder yields to the read 2s' when bases arrive
@@ -81,22 +81,22 @@ def _decoders() -> dict[CodecId, Decoder]:
 
 def _lstm_pays(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray, k: int,
                level: int, default: tuple[str, np.ndarray]) -> bool:
-    """Whether the default LSTM saves at least GATE_MIN_GAIN on the block's first reads."""
+    """Whether the default LSTM saves at least ``LSTM_MIN_GAIN[level]`` on the block's first reads."""
     n_reads, lens = leading_reads(lengths, GATE_SAMPLE)
     total = int(lens.sum())
     mixed, ctx_estimate = qual_mix.encode_with_estimate(symbols[:total], lens, bases[:total],
                                                         mate[:n_reads], k, level, default=default)
-    return ctx_estimate >= (1 + GATE_MIN_GAIN) * len(mixed)
+    return ctx_estimate >= (1 + LSTM_MIN_GAIN[level]) * len(mixed)
 
 
 def _encode_symbols(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
                     k: int, level: int, alphabet: np.ndarray, workers: int = 1,
                     others_done: Callable[[], bool] | None = None) -> tuple[bytes, CodecId]:
-    if level < MIX_MIN_LEVEL and (level <= 1 or not USE_DEFAULTS):
+    if level <= CTX_ONLY_MAX_LEVEL or (level < MIX_MIN_LEVEL and not USE_DEFAULTS):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
     default = qual_mix.default_mapping(alphabet, lengths, mate) if level < MIX_MIN_LEVEL else None
-    if default is not None and level <= GATE_MAX_LEVEL and not _lstm_pays(symbols, lengths, bases, mate, k, level,
-                                                                           default):
+    if default is not None and level in LSTM_MIN_GAIN and not _lstm_pays(symbols, lengths, bases, mate, k, level,
+                                                                          default):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
     mixed, ctx_estimate = qual_mix.encode_with_estimate(symbols, lengths, bases, mate, k, level,
                                                         default=default, workers=workers, others_done=others_done)
