@@ -6,7 +6,7 @@ PIP = $(PYTHON) -m pip
 DEMO_IN = examples/yeast-chipseq-SRR5204809-5k.fastq.gz
 DEMO_OUT = demo-out
 
-.PHONY: install demo test test-full bench bench-heads bench-memory clean
+.PHONY: install demo test test-full bench bench-levels bench-heads bench-memory clean
 
 install:
 	$(PIP) install -q torch==2.13.0
@@ -27,6 +27,9 @@ test-full: install
 
 bench: install
 	$(PYTHON) -m benchmarks
+
+bench-levels: install
+	$(PYTHON) -m benchmarks --codecs seqlm --seqlm-levels 1,2,3,4,5 --no-plots --out benchmarks/results/levels
 
 bench-heads: install
 	$(PYTHON) -m benchmarks.heads
