@@ -25,9 +25,10 @@ def _codec_name(sid: int, codec: int) -> str:
 
 
 def _model_name(sid: int, codec: int, payload: bytes) -> str:
-    """The codec's name, and for qualities coded with a shipped LSTM, which weight file."""
+    """The codec's name, and for qualities coded with a shipped LSTM, which weight file
+    (``+runs`` for a context model with run slots)."""
     name = _codec_name(sid, codec)
-    if sid == StreamId.QUALITIES and codec in (CodecId.QUAL_MIX, CodecId.QUAL_MATES):
+    if sid == StreamId.QUALITIES and codec in (CodecId.QUAL_MIX, CodecId.QUAL_MATES, CodecId.QUAL_CTX):
         shipped = qualities_stream.shipped_model(payload)
         if shipped:
             name += f"+{shipped}"

@@ -380,6 +380,90 @@ def test_quality_context_rows_of_a_block_lie_together():
     assert any(all(r + p in steady for p in range(qual_ctx.N_POS)) for r in steady)
 
 
+def _homopolymer_reads(n_reads: int, length: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(quality symbols, lengths, base codes) of reads whose qualities follow the homopolymer
+    run each base sits in, with noise, as long-read basecallers grade them: lower in long
+    runs and at a run's ends."""
+    rng = np.random.default_rng(seed)
+    runs = rng.integers(1, 7, n_reads * length)
+    letters = np.cumsum(rng.integers(1, 4, len(runs))) % 4   # each run a new base
+    run_len = np.repeat(runs, runs)[:n_reads * length]
+    codes = np.repeat(letters, runs)[:n_reads * length].astype(np.uint8)
+    offset = (np.arange(np.sum(runs)) - np.repeat(np.cumsum(runs) - runs, runs))[:n_reads * length]
+    edge = (offset == 0) | (offset == run_len - 1)
+    quals = 30 - 3 * np.minimum(run_len, 5) - 4 * edge + rng.integers(0, 4, len(codes))
+    return quals.astype(np.uint8), np.full(n_reads, length, np.int64), codes
+
+
+def test_run_slots_count_equal_bases_on_each_side_within_the_row():
+    codes = RNG.integers(0, 2, 400).astype(np.uint8)   # two letters: long runs
+    for start, n in ((0, 400), (37, 90), (395, 5)):
+        for t in range(n):
+            row = codes[start:start + n].tolist()
+            back = next((j for j in range(qual_ctx.RUN_CAP) if t - j - 1 < 0 or row[t - j - 1] != row[t]),
+                        qual_ctx.RUN_CAP)
+            ahead = next((j for j in range(qual_ctx.RUN_CAP) if t + j + 1 >= n or row[t + j + 1] != row[t]),
+                         qual_ctx.RUN_CAP)
+            assert qual_ctx._run_slot(codes, start, t, n) == back * (qual_ctx.RUN_CAP + 1) + ahead
+
+
+def test_quality_context_takes_run_slots_only_where_they_pay():
+    """Qualities graded by homopolymer run get the run slots (payload version 2); qualities
+    that follow the position, and noise, keep the position slots and format 15.0's
+    version-1 payload, whose decoder needs only the N flags."""
+    k = 30
+    hp_quals, lens, codes = _homopolymer_reads(300, 400, 1)
+    mate = np.zeros(len(lens), np.uint8)
+    assert qual_ctx.choose_context(hp_quals, lens, codes, mate, k) == qual_ctx.CONTEXT_RUNS
+    sizes = [len(qual_ctx._encode(hp_quals, lens, codes, mate, k, c))
+             for c in (qual_ctx.CONTEXT_POSITION, qual_ctx.CONTEXT_RUNS)]
+    assert sizes[1] < 0.95 * sizes[0]
+    runs = qual_ctx.encode_qualities(hp_quals, lens, codes, mate, k)
+    assert runs[0] == 2 and len(runs) == sizes[1] and qual_ctx.reads_bases(runs)
+    assert np.array_equal(qual_ctx.decode_qualities(runs, lens, codes, mate, k), hp_quals)
+
+    positions = np.tile(np.arange(400), 300)
+    by_position = (25 - positions // 16 + RNG.integers(0, 4, len(codes))).astype(np.uint8)   # 1..28
+    noise = RNG.integers(0, k, len(codes)).astype(np.uint8)
+    for quals in (by_position, noise):
+        assert qual_ctx.choose_context(quals, lens, codes, mate, k) == qual_ctx.CONTEXT_POSITION
+        payload = qual_ctx.encode_qualities(quals, lens, codes, mate, k)
+        assert payload[0] == 1 and not qual_ctx.reads_bases(payload)
+
+
+def test_run_slots_many_step_encoding_gives_the_step_loop_bytes(monkeypatch):
+    quals, lens, codes = _homopolymer_reads(40, 5000, 2)   # rows cut into segments
+    lens[3] = 0
+    quals, codes = quals[:int(lens.sum())], codes[:int(lens.sum())]
+    mate = np.zeros(len(lens), np.uint8)
+    fast = qual_ctx._encode(quals, lens, codes, mate, 30, qual_ctx.CONTEXT_RUNS)
+    monkeypatch.setattr(stepcoding, "_encode_many", lambda model, active, flat, enc:
+                        stepcoding._step_loop(model, model.starts, active, flat, enc, None))
+    assert qual_ctx._encode(quals, lens, codes, mate, 30, qual_ctx.CONTEXT_RUNS) == fast
+
+
+def test_run_slot_decoder_reads_only_the_bases_it_waited_for():
+    """The pipeline decodes qualities while the bases still arrive (codec.forked.Feed): with
+    run slots each batch first waits for its bases, in batches of at most RUNS_BATCH_ROWS
+    rows, so the last one does not wait for half the block. Bases not yet revealed here
+    are wrong, so a decoder that read one early would decode garbage."""
+    raw, lens, codes = _homopolymer_reads(700, 150, 3)
+    raw = raw + 33
+    mate = np.zeros(len(lens), np.uint8)
+    payload, codec_id = qualities.encode_qualities(raw, lens, codes, mate, 1)
+    assert codec_id == CodecId.QUAL_CTX and not qualities.reads_only_n_flags(payload)
+    arrived = np.zeros_like(codes)
+    asked: list[int] = []
+
+    def ready(n: int) -> None:
+        asked.append(n)
+        arrived[:n] = codes[:n]
+
+    assert np.array_equal(qualities.decode_qualities(payload, lens, arrived, mate, ready=ready), raw)
+    assert asked == sorted(asked) and asked[-1] == len(codes)
+    assert len(asked) >= 700 // qual_ctx.RUNS_BATCH_ROWS and np.diff([0] + asked).max() <= 256 * 150
+
+
 def test_layout_lengths_exceptions_round_trip():
     block = parse_block((DATA / "plus_repeats.fastq").read_bytes())
     files = layout.decode_layout(layout.encode_layout([block, block]), 2, block.n_records)
@@ -445,7 +529,7 @@ def test_damaged_model_payloads_raise_format_error_or_decode(codec):
         payload = bases_ctx.encode_bases(symbols, lens, mate)
         decode = lambda p: bases_ctx.decode_bases(p, lens, mate, symbols == 4)  # noqa: E731
     else:
-        payload = qual_ctx.encode_qualities(symbols, lens, symbols % 5, mate, 30)
+        payload = qual_ctx._encode(symbols, lens, symbols % 5, mate, 30, qual_ctx.CONTEXT_RUNS)
         decode = lambda p: qual_ctx.decode_qualities(p, lens, symbols % 5, mate, 30)  # noqa: E731
     for cut in (0, 1, 3, 5, len(payload) // 2):
         try:

@@ -192,16 +192,20 @@ def _codecs(payload: bytes) -> tuple[np.ndarray, list[tuple[int, bytes]]]:
 def reads_only_n_flags(payload: bytes) -> bool:
     """Whether decoding ``payload`` needs no more of the bases than where the N's are.
 
-    The context model reads only the N flag of each position, so a decoder can run
-    it beside the base stream; the LSTM models read the neighbouring bases."""
-    return all(codec_id in (CodecId.CONST, CodecId.QUAL_CTX) for codec_id, _ in _codecs(payload)[1])
+    The context model with position slots reads only the N flag of each position, so a
+    decoder can run it beside the base stream; with run slots, and the LSTM models, it
+    reads the neighbouring bases."""
+    return all(codec_id == CodecId.CONST or (codec_id == CodecId.QUAL_CTX and not qual_ctx.reads_bases(part))
+               for codec_id, part in _codecs(payload)[1])
 
 
 def shipped_model(payload: bytes) -> str | None:
     """Which shipped default model (``codec/weights``) coded this stream, if one did
-    (``read1model/read2model`` when the mates are coded apart)."""
+    (``read1model/read2model`` when the mates are coded apart); ``runs`` for a context
+    model with run slots (:mod:`codec.streams.qual_ctx`)."""
     alphabet, parts = _codecs(payload)
-    kinds = [qual_mix.default_kind(p, len(alphabet)) if c == CodecId.QUAL_MIX else None for c, p in parts]
+    kinds = [qual_mix.default_kind(p, len(alphabet)) if c == CodecId.QUAL_MIX
+             else "runs" if c == CodecId.QUAL_CTX and qual_ctx.reads_bases(p) else None for c, p in parts]
     return "/".join(kind or "-" for kind in kinds) if any(kinds) else None
 
 
@@ -212,7 +216,7 @@ def decode_qualities(payload: bytes, lengths: np.ndarray, bases: np.ndarray, mat
 
     ``ready(n)``, when given, blocks until the first ``n`` codes of ``bases`` are final
     (they may still be decoding in another process, :class:`codec.forked.Feed`): QUAL_MIX
-    asks chunk by chunk, the other codecs for all of them first. ``arrived()`` says,
+    asks chunk by chunk, QUAL_CTX batch by batch, QUAL_LSTM for all of them first. ``arrived()`` says,
     without waiting, whether all of them are (QUAL_MIX parts take turns until then)."""
     alphabet, codec_id, r = _read_head(payload)
     if len(alphabet) == 0 and int(lengths.sum()) > 0:
@@ -238,6 +242,8 @@ def _decode_symbols(codec_id: int, payload: bytes, lengths: np.ndarray, bases: n
         raise FormatError(f"unknown quality codec id {codec_id}")
     if codec_id == CodecId.QUAL_MIX:
         return qual_mix.decode_qualities(payload, lengths, bases, mate, k, workers, ready, arrived)
+    if codec_id == CodecId.QUAL_CTX:
+        return qual_ctx.decode_qualities(payload, lengths, bases, mate, k, ready)
     if ready is not None:
         ready(len(bases))
     return decoders[CodecId(codec_id)](payload, lengths, bases, mate, k)

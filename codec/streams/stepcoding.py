@@ -148,13 +148,17 @@ def _step_loop(model: StepModel, starts: np.ndarray, active: np.ndarray, flat: n
 
 def run(model: StepModel, rows: Rows, flat: np.ndarray, encoder: StepEncoder | None,
         decoder: StepDecoder | None, after_batch: Callable[[int], None] | None = None,
-        max_rows: int = 0) -> np.ndarray:
+        max_rows: int = 0, before_batch: Callable[[int], None] | None = None) -> np.ndarray:
     """Code (encoder given) or decode (decoder given) every row of ``flat`` in place,
     in the batches of :func:`batch_bounds` (``max_rows`` as there).
 
     ``after_batch(n)`` is called after each batch with ``n`` = how many leading symbols of
-    ``flat`` are coded (rows are a prefix of ``flat`` in order: those of rows ``0..hi-1``)."""
+    ``flat`` are coded (rows are a prefix of ``flat`` in order: those of rows ``0..hi-1``);
+    ``before_batch(n)`` before each, with ``n`` = how many the batch reaches (a model that
+    reads another stream at the same positions can wait there for it)."""
     for lo, hi in batch_bounds(rows, max_rows):
+        if before_batch is not None:
+            before_batch(int(rows.starts[hi - 1] + rows.lens[hi - 1]))
         ids = _batch_order(rows, lo, hi)
         starts, lens = rows.starts[ids], rows.lens[ids]
         model.begin_batch(starts, rows.pos0[ids], lens, rows.read[ids])
