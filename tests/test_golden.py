@@ -118,3 +118,6 @@ def test_info_names_the_shipped_quality_model():
         assert quality_models(fh.name) == {"qual_mix+illumina40_v2"}
     assert quality_models(GOLDEN_ROOT / "v5" / "chipseq_300.fastq.L1.seqlm") == {"qual_ctx"}
     assert quality_models(GOLDEN_ROOT / "v8" / "gaiix_pair_100_R1.fastq.L5.seqlm") == {"qual_mix+illumina40_v3"}
+    # format 16.0: a context model keyed by homopolymer runs (long-read qualities)
+    assert quality_models(GOLDEN_ROOT / "v16" / "hifi_16s_20.fastq.L1.seqlm") == {"qual_ctx+runs"}
+    assert quality_models(GOLDEN_ROOT / "v16" / "chipseq_300.fastq.L1.seqlm") == {"qual_ctx"}
