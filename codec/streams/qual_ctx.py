@@ -10,8 +10,8 @@ is what short reads' qualities follow, or the homopolymer run at the
 position (``CONTEXT_RUNS``): how many equal bases come before and after it in
 the row, 0-3 each. Long-read basecallers (nanopore, HiFi) grade a base by the
 run it sits in far more than by where it is in a 10 kb read: on the shared
-files the run slots code their qualities 0.5-10 % smaller, Illumina's 2-5 %
-larger.
+files the run slots code their qualities 0.4-10 % smaller, Illumina's mostly
+up to 5 % larger (GA IIx's 0.2-0.4 % smaller).
 
 Payload: ``u8 version, u8 pos_shift, uvarint beta_lo, beta_mid, beta_full,
 uvarint segment`` then the range-coded words (version 1: position slots);
