@@ -33,8 +33,9 @@ from ..varint import Reader, encode_uvarint
 from .stepcoding import leading_reads, make_rows, run, step_buffers
 from .tables import SCALE, blend, bump, new_table
 
-VERSION = 2         # written for run slots; position slots keep version 1
-VERSIONS = (1, 2)   # version 1: no context byte, always the position slots
+VERSION_POSITION = 1   # no context byte: always the position slots (format 15.0's bytes)
+VERSION_RUNS = 2       # + context byte and batch_rows: written for run slots
+VERSIONS = (VERSION_POSITION, VERSION_RUNS)
 CONTEXT_POSITION = 0
 CONTEXT_RUNS = 1
 RUN_CAP = 3               # equal bases counted on each side of the position (0..3: 16 slots)
@@ -208,15 +209,31 @@ def _encode(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.
             context: int) -> bytes:
     """Payload version 1 for the position slots (the bytes of format 15.0), 2 for the run slots."""
     shift = pos_shift_for(lengths)
-    batch_rows = RUNS_BATCH_ROWS if context == CONTEXT_RUNS else 0
-    header = bytes([VERSION if context == CONTEXT_RUNS else 1, shift]) + b"".join(
+    runs = context == CONTEXT_RUNS
+    batch_rows = RUNS_BATCH_ROWS if runs else 0
+    header = bytes([VERSION_RUNS if runs else VERSION_POSITION, shift]) + b"".join(
         encode_uvarint(b) for b in (*BETAS, SEGMENT))
-    if context == CONTEXT_RUNS:
-        header += bytes([context]) + encode_uvarint(batch_rows)
+    if runs:
+        header += bytes([CONTEXT_RUNS]) + encode_uvarint(batch_rows)
     model = QualCtxModel(n_symbols, bases, mate, shift, BETAS, context)
     enc = StepEncoder()
     run(model, make_rows(lengths, SEGMENT), quals, enc, None, max_rows=batch_rows)
     return header + enc.finish()
+
+
+def _trial(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
+           n_symbols: int) -> tuple[int, bytes | None]:
+    """(slot feature, and its payload when the sample is the whole block: no need to code
+    it a third time) -- see :func:`choose_context`."""
+    n_reads, lens = leading_reads(lengths, CHOICE_SYMBOLS)
+    total = int(lens.sum())
+    if total == 0:
+        return CONTEXT_POSITION, None
+    payloads = [_encode(quals[:total], lens, bases[:total], mate[:n_reads], n_symbols, c)
+                for c in (CONTEXT_POSITION, CONTEXT_RUNS)]
+    context = CONTEXT_RUNS if len(payloads[1]) <= (1 - RUNS_MIN_GAIN) * len(payloads[0]) else CONTEXT_POSITION
+    whole = n_reads == len(lengths) and total == int(np.sum(lengths))
+    return context, payloads[context] if whole else None
 
 
 def choose_context(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
@@ -227,19 +244,14 @@ def choose_context(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, ma
     Why a margin: with position slots the model reads only the N flags, so a decoder runs
     it beside the base stream from the start; run slots must wait for each batch's bases.
     Where neither slot means anything (noise) the two sizes differ by chance."""
-    n_reads, lens = leading_reads(lengths, CHOICE_SYMBOLS)
-    total = int(lens.sum())
-    if total == 0:
-        return CONTEXT_POSITION
-    sizes = [len(_encode(quals[:total], lens, bases[:total], mate[:n_reads], n_symbols, c))
-             for c in (CONTEXT_POSITION, CONTEXT_RUNS)]
-    return CONTEXT_RUNS if sizes[1] <= (1 - RUNS_MIN_GAIN) * sizes[0] else CONTEXT_POSITION
+    return _trial(quals, lengths, bases, mate, n_symbols)[0]
 
 
 def encode_qualities(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
                      n_symbols: int, level: int = 5) -> bytes:
     """Range-code quality symbols (indices into the block's sorted alphabet)."""
-    return _encode(quals, lengths, bases, mate, n_symbols, choose_context(quals, lengths, bases, mate, n_symbols))
+    context, payload = _trial(quals, lengths, bases, mate, n_symbols)
+    return payload if payload is not None else _encode(quals, lengths, bases, mate, n_symbols, context)
 
 
 def _read_params(r: Reader) -> tuple[int, tuple[int, int, int], int, int, int]:

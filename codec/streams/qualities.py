@@ -29,7 +29,8 @@ nanopore (a long-read sample overstates the whole block's gain about twofold), a
 binned Illumina 16.5 % for yeast RNA-seq (6 levels) but 0.6-5.8 % for the 4- and 7-level
 NovaSeq and MiSeq files. On those the whole stream gained 0.7-3.9 % for about ten times
 the CPU (3 s against 0.4 s on the SARS-CoV-2 MiSeq pair), and a context-model stream
-decodes beside the bases instead of after them (it reads only their N flags).
+with position slots decodes beside the bases instead of after them (it reads only their
+N flags; with run slots it follows them batch by batch, see :mod:`.qual_ctx`).
 
 Whenever QUAL_MIX is tried, the mixed encoder also estimates what the context
 model alone would cost; only when that estimate is within 1 % of the mixed
