@@ -1,4 +1,5 @@
-"""codec.jit: numba started without its scipy BLAS probe, and nothing else changed; the
+"""codec.jit: numba started without its scipy BLAS probe, cached kernels loaded without
+numba's registry refresh (and with it where a load needs it), and nothing else changed; the
 kernel cache folder (codec._jitcache), the pruning of old versions' folders, and the note
 shown while it is first filled."""
 
@@ -33,6 +34,46 @@ def test_first_kernel_does_not_import_scipy_and_scipy_stays_importable():
     out = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok"
+
+
+_REFRESH_CHILD = """
+import sys
+import numpy as np
+from numba.core import base, caching
+import codec.jit
+refreshes = []
+numba_refresh = base.BaseContext.refresh
+base.BaseContext.refresh = lambda ctx: (refreshes.append(1), numba_refresh(ctx))[1]
+if sys.argv[1] == "fail-once":
+    load = caching.Cache._load_overload
+    failed = []
+    def flaky(self, sig, ctx):
+        if not failed:
+            failed.append(1)
+            raise RuntimeError("simulated: this numba needs the refresh")
+        return load(self, sig, ctx)
+    caching.Cache._load_overload = flaky
+from codec.streams import tables
+counts = np.zeros((4, 4), dtype=np.uint16)
+tables.bump4(counts, 1, 2)
+assert counts[1, 2] > 0
+print(len(refreshes))
+"""
+
+
+def _refreshes_in_child(mode: str) -> int:
+    subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, timeout=600)   # the kernel is cached
+    out = subprocess.run([sys.executable, "-c", _REFRESH_CHILD, mode], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return int(out.stdout.strip())
+
+
+def test_a_cached_kernel_loads_without_refreshing_numbas_contexts():
+    assert _refreshes_in_child("plain") == 0
+
+
+def test_a_cached_load_that_fails_without_the_refresh_is_loaded_as_numba_would():
+    assert _refreshes_in_child("fail-once") >= 1
 
 
 def _fresh_in_child(cache_home: str) -> str:
