@@ -66,8 +66,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="...and only anchors whose first compress+decompress took at most this "
                         "many seconds (default 15; seqlm repeats whatever its speed)")
     p.add_argument("--budget-min", type=float, default=25.0,
-                   help="drop repeats when the projected total would exceed this many minutes "
-                        "(default 25; first runs are never dropped)")
+                   help="drop the anchors' repeats when the projected total would exceed this many "
+                        "minutes (default 25; first runs and seqlm's repeats are never dropped)")
     p.add_argument("--max-reads", type=int, help="use only the first N reads of each file")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: first {QUICK_READS} reads of one pair, fast codecs, one run, "
@@ -229,7 +229,7 @@ def normalise_streams(reported: dict[str, int] | None, total: int) -> dict[str, 
 def repeat_plan(args: argparse.Namespace, dataset: Dataset, rows: dict[str, Row],
                 cost: dict[str, float], budget: Budget) -> dict[str, int]:
     """Extra runs per codec: ``--runs N`` forces N-1; else up to 2 within the rules (the
-    subject, seqlm, is exempt from ``--repeat-max-s`` and comes first in the budget)."""
+    subject, seqlm, is exempt from ``--repeat-max-s`` and from the budget)."""
     ok = [k for k, r in rows.items() if r["status"] == "ok"]
     if args.runs:
         return {k: args.runs - 1 for k in ok}

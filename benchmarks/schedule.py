@@ -3,8 +3,8 @@
 Dataset-major; within a dataset every codec runs once in an order rotated by the dataset
 index, then repeats follow, rotated again per repeat, so machine drift hits all codecs
 alike.  Repeats (for a median of 3) are planned only for small datasets and fast codecs
-(the subject, seqlm, whatever its speed), the subject first, and only while the projected
-total stays inside the time budget.
+(the subject, seqlm, whatever its speed); the subject's always, the anchors' only while the
+projected total stays inside the time budget.
 """
 
 from __future__ import annotations
@@ -52,17 +52,19 @@ class Budget:
 
 def plan_repeats(first_cost: dict[str, float], eligible: Sequence[str], extra_runs: int,
                  budget: Budget | None, subjects: Sequence[str] = ()) -> dict[str, int]:
-    """Extra runs per codec id: ``subjects`` first, then the rest cheapest first, as long as
+    """Extra runs per codec id: ``subjects`` always, then the rest cheapest first, as long as
     the budget allows.
 
     The subject (seqlm) has speed targets of its own, so its MB/s should be a median of 3
-    wherever a median is taken at all; an anchor's speed is context, and cheapest-first
-    alone would give the budget to the anchors first, as seqlm is the slowest codec."""
+    wherever a median is taken at all; an anchor's speed is context. Cheapest-first alone
+    gave the budget to the anchors, as seqlm is the slowest codec; and a budget that the
+    subject must also fit left the last datasets (the long-read files, the ones nearest the
+    target) at one seqlm run each, as the first datasets' repeats had spent it."""
     plan: dict[str, int] = {}
     committed = 0.0
     for key in sorted(eligible, key=lambda k: (k not in subjects, first_cost[k])):
         cost = first_cost[key] * extra_runs
-        if budget is not None and not budget.allows(committed + cost):
+        if key not in subjects and budget is not None and not budget.allows(committed + cost):
             continue
         plan[key] = extra_runs
         committed += cost

@@ -137,6 +137,8 @@ def test_rotation_and_repeat_budget() -> None:
     assert plan_repeats(cost, ["fast", "slow"], 2, tight) == {"fast": 2}
     # the subject's repeats come first, however slow it is
     assert plan_repeats(cost, ["fast", "slow"], 2, Budget(limit_s=201.0, total_mb=10.0), ["slow"]) == {"slow": 2}
+    # ... and whatever the budget: it is spent on the anchors' repeats only
+    assert plan_repeats(cost, ["fast", "slow"], 2, tight, ["slow"]) == {"slow": 2}
 
 
 def test_seqlm_repeats_whatever_its_speed_and_anchors_only_when_fast() -> None:
