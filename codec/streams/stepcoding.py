@@ -157,8 +157,9 @@ def run(model: StepModel, rows: Rows, flat: np.ndarray, encoder: StepEncoder | N
     ``before_batch(n)`` before each, with ``n`` = how many the batch reaches (a model that
     reads another stream at the same positions can wait there for it)."""
     for lo, hi in batch_bounds(rows, max_rows):
+        reach = int(rows.starts[hi - 1] + rows.lens[hi - 1])   # leading symbols of flat the batch ends at
         if before_batch is not None:
-            before_batch(int(rows.starts[hi - 1] + rows.lens[hi - 1]))
+            before_batch(reach)
         ids = _batch_order(rows, lo, hi)
         starts, lens = rows.starts[ids], rows.lens[ids]
         model.begin_batch(starts, rows.pos0[ids], lens, rows.read[ids])
@@ -169,5 +170,5 @@ def run(model: StepModel, rows: Rows, flat: np.ndarray, encoder: StepEncoder | N
             _step_loop(model, starts, active, flat, encoder, decoder)
         model.end_batch()
         if after_batch is not None:
-            after_batch(int(rows.starts[hi - 1] + rows.lens[hi - 1]))
+            after_batch(reach)
     return flat
