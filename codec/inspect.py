@@ -79,7 +79,7 @@ def archive_info(path: str) -> dict:
                 key = SUMMARY_KEY.get(StreamId(sid), "other") if sid in StreamId._value2member_map_ else "other"
                 summary[key]["bytes"] += len(payload)
                 if sid == StreamId.LENGTHS:
-                    bases += int(lengths_stream.decode_lengths(payload, n_sym).sum())
+                    bases += int(lengths_stream.decode_lengths(payload, n_sym, len(files)).sum())
                 if sid in (StreamId.BASES, StreamId.EXCEPTIONS, StreamId.QUALITIES, StreamId.NAMES,
                            StreamId.NAMES2):
                     summary[key]["symbols"] += n_sym

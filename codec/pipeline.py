@@ -196,8 +196,8 @@ def compress_block(chunks: list[bytes], starts: list[int], level: int,
         for i, job in enumerate(names_jobs):
             payload, codec = job()
             streams.append(_stream(StreamId.NAMES2 if i else StreamId.NAMES, codec, n_rec, payload, infos))
-        streams.append(_stream(StreamId.LENGTHS, CodecId.VARINT_LZMA, len(lens),
-                               lengths_stream.encode_lengths(lens), infos))
+        payload, codec = lengths_stream.encode_lengths(lens, len(parsed))
+        streams.append(_stream(StreamId.LENGTHS, codec, len(lens), payload, infos))
         payload, codec = encode_block_exceptions(canon, spelling, lower, exceptional)
         streams.append(_stream(StreamId.EXCEPTIONS, codec, n_exceptions, payload, infos))
         payload, codec = bases_job()
@@ -267,7 +267,7 @@ def _decode_modelled(r: Reader, n_rec: int, files: list[tuple[int, int]], thread
     n_files = len(files)
     raw_total = sum(f[0] for f in files)
     lay = layout.decode_layout(_need(streams, StreamId.LAYOUT)[2], n_files, n_rec)
-    lens = lengths_stream.decode_lengths(_need(streams, StreamId.LENGTHS)[2], n_rec * n_files)
+    lens = lengths_stream.decode_lengths(_need(streams, StreamId.LENGTHS)[2], n_rec * n_files, n_files)
     total = int(lens.sum())
     if total > raw_total:
         raise FormatError("read lengths exceed the block size")

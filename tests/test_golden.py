@@ -33,7 +33,9 @@ SOURCES = ["simple.fastq", "crlf_no_final_newline.fastq", "plus_repeats.fastq", 
 # (v9: read 1s and read 2s coded apart, QUAL_MATES, read 1s with illumina40_v2)
 BASE_LSTM_SOURCE = "chipseq_300.fastq"   # (v15+) also at level 9, its bases coded BASE_LSTM
 PAIRS = [("gaiix_pair_100_R1.fastq", "gaiix_pair_100_R2.fastq"),
-         ("mgi_pair_100_R1.fastq", "mgi_pair_100_R2.fastq")]  # (v12+) read 2 names: TOKENS_MATE_SPLIT
+         ("mgi_pair_100_R1.fastq", "mgi_pair_100_R2.fastq"),  # (v12+) read 2 names: TOKENS_MATE_SPLIT
+         # 100 adapter-trimmed NovaSeq pairs (the msspe pair's first records): lengths LEN_ORDER0 (v17+)
+         ("novaseq_trimmed_pair_100_R1.fastq", "novaseq_trimmed_pair_100_R2.fastq")]
 
 
 def _sha(data: bytes) -> str:
@@ -121,3 +123,14 @@ def test_info_names_the_shipped_quality_model():
     # format 16.0: a context model keyed by homopolymer runs (long-read qualities)
     assert quality_models(GOLDEN_ROOT / "v16" / "hifi_16s_20.fastq.L1.seqlm") == {"qual_ctx+runs"}
     assert quality_models(GOLDEN_ROOT / "v16" / "chipseq_300.fastq.L1.seqlm") == {"qual_ctx"}
+
+
+def test_info_names_the_lengths_model():
+    """Format 17.0 codes trimmed reads' lengths with order-0 gap tables; constant ones stay one varint."""
+    from codec.inspect import archive_info
+
+    def lengths_models(path) -> set[str]:
+        return {row["model"] for row in archive_info(str(path))["detail"] if row["stream"] == "lengths"}
+
+    assert lengths_models(GOLDEN_ROOT / "v17" / "novaseq_trimmed_pair_100_R1.fastq.L5.seqlm") == {"len_order0"}
+    assert lengths_models(GOLDEN_ROOT / "v17" / "gaiix_pair_100_R1.fastq.L5.seqlm") == {"varint_lzma"}

@@ -10,7 +10,7 @@ import pytest
 from codec.entropy.coder import StepEncoder
 from codec.errors import FormatError
 from codec.fastq.records import parse_block
-from codec.streams import bases, bases_ctx, layout, lengths, qual_ctx, qualities, stepcoding
+from codec.streams import bases, bases_ctx, layout, qual_ctx, qualities, stepcoding
 from codec.streams.exceptions import (BASE_CODE, SPELL_CASE, SPELL_U, apply_case, choose_spelling,
                                       decode_exceptions, decode_spelled, encode_exceptions, encode_spelled,
                                       spelled_codes)
@@ -464,13 +464,10 @@ def test_run_slot_decoder_reads_only_the_bases_it_waited_for():
     assert len(asked) >= 700 // qual_ctx.RUNS_BATCH_ROWS and np.diff([0] + asked).max() <= 256 * 150
 
 
-def test_layout_lengths_exceptions_round_trip():
+def test_layout_exceptions_round_trip():
     block = parse_block((DATA / "plus_repeats.fastq").read_bytes())
     files = layout.decode_layout(layout.encode_layout([block, block]), 2, block.n_records)
     assert files[0][3] == block.plus_other and files[1][2].tolist() == block.plus_kind.tolist()
-    lens = np.array([5, 0, 300, 7], dtype=np.int64)
-    assert lengths.decode_lengths(lengths.encode_lengths(lens), 4).tolist() == lens.tolist()
-    assert lengths.decode_lengths(lengths.encode_lengths(np.full(9, 150)), 9).tolist() == [150] * 9
     seq = np.frombuffer(b"NNACGTnacgtRYN.ACGT-*", np.uint8)
     mask, chars = decode_exceptions(encode_exceptions(seq), len(seq))
     assert np.array_equal(mask, BASE_CODE[seq] == 4) and chars.tobytes() == b"NNnacgtRYN.-*"

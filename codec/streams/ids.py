@@ -43,3 +43,4 @@ class CodecId(IntEnum):
     LZMA_TURNED = 13  # bases: lzma over the codes with flagged reads reverse-complemented (orientation.py)
     QUAL_MATES = 14  # qualities of a pair: read 1s and read 2s coded apart, each with its own codec
     EXC_SPELLED = 15  # exceptions of a block whose letters are spelled otherwise (U for T, lowercase runs)
+    LEN_ORDER0 = 16   # read lengths as gaps below the block's longest, static order-0 tables (mates against read 1)

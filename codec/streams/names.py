@@ -16,7 +16,6 @@ layout is specified in ``docs/FORMAT.md`` ("NAMES").
 from __future__ import annotations
 
 import lzma
-from collections.abc import Callable
 from enum import IntEnum
 
 import numpy as np
@@ -27,6 +26,7 @@ from ..varint import Reader, encode_uvarint
 from .general import lzma2_filters
 from .names_tokens import (LEGACY_MAX_TOKENS, MAX_TOKENS, StreamSink, Tokens, classify, letters_touch_digits,
                            read_columns, reference_tokens, tokenise, write_columns)
+from .order0 import Order0Table
 
 __all__ = ["encode_names", "decode_names", "NameMethod", "StreamMethod"]
 
@@ -70,8 +70,6 @@ class StreamMethod(IntEnum):
 
 NAME_BYTES_PER_RECORD = 4096     # decoded bytes allowed per name, beyond the expansion bound
 EXPANSION = 1024                 # decoded bytes allowed per payload byte
-_FREQ_TOTAL = 1 << 16            # order-0 frequencies are scaled to about this total
-_TABLE_CELLS = 1 << 18           # rows x alphabet per range-coder call (bounds memory)
 
 
 def encode_names(names: list[bytes], mates_of: list[bytes] | None = None) -> bytes:
@@ -320,56 +318,15 @@ def _runs_unpack(body: bytes, size: int) -> bytes:
 
 def _arith0_pack(data: bytes) -> bytes:
     symbols = np.frombuffer(data, dtype=np.uint8)
-    counts = np.bincount(symbols, minlength=256).astype(np.int64)
-    alphabet = np.flatnonzero(counts)
-    freqs = counts[alphabet]
-    if freqs.sum() > _FREQ_TOTAL:
-        freqs = np.maximum(1, freqs * _FREQ_TOTAL // freqs.sum())
-    index = np.zeros(256, dtype=np.int32)
-    index[alphabet] = np.arange(len(alphabet), dtype=np.int32)
+    table = Order0Table.of(symbols)
     enc = StepEncoder()
-    _range_code(len(symbols), freqs, lambda lo, hi, table: enc.encode(index[symbols[lo:hi]], table))
-    return _alphabet_header(alphabet, freqs) + enc.finish()
+    table.encode(enc, symbols)
+    return table.header() + enc.finish()
 
 
 def _arith0_unpack(body: bytes, raw_len: int) -> bytes:
     reader = Reader(body)
-    size = reader.u8() + 1
-    if size < 2:
+    table = Order0Table.read(reader)
+    if len(table.alphabet) < 2:
         raise FormatError("order-0 stream with a one-symbol alphabet")
-    if size <= 32:
-        alphabet = np.frombuffer(reader.take(size), dtype=np.uint8)
-    else:
-        alphabet = np.flatnonzero(np.unpackbits(np.frombuffer(reader.take(32), dtype=np.uint8),
-                                                bitorder="little"))
-    freqs = reader.uvarints(size, limit=_FREQ_TOTAL)
-    if len(alphabet) != size or freqs.min() < 1 or freqs.sum() > 2 * _FREQ_TOTAL:
-        raise FormatError("bad order-0 frequency table")
-    dec = StepDecoder(reader.take(reader.remaining()))
-    out = np.zeros(raw_len, dtype=np.int32)
-
-    def step(lo: int, hi: int, table: np.ndarray) -> None:
-        out[lo:hi] = dec.decode(table)
-
-    _range_code(raw_len, freqs, step)
-    if out.min(initial=0) < 0 or out.max(initial=0) >= size:
-        raise FormatError("order-0 symbol out of range")
-    return alphabet[out].astype(np.uint8).tobytes()
-
-
-def _alphabet_header(alphabet: np.ndarray, freqs: np.ndarray) -> bytes:
-    if len(alphabet) <= 32:
-        table = alphabet.astype(np.uint8).tobytes()
-    else:
-        mask = np.zeros(256, dtype=bool)
-        mask[alphabet] = True
-        table = np.packbits(mask, bitorder="little").tobytes()
-    return bytes([len(alphabet) - 1]) + table + b"".join(encode_uvarint(int(f)) for f in freqs)
-
-
-def _range_code(n: int, freqs: np.ndarray, step: Callable[[int, int, np.ndarray], None]) -> None:
-    """Call ``step(lo, hi, table)`` over chunks, ``table`` being ``freqs`` per row."""
-    rows = max(1, _TABLE_CELLS // len(freqs))
-    for lo in range(0, n, rows):
-        hi = min(n, lo + rows)
-        step(lo, hi, np.broadcast_to(freqs.astype(np.float64), (hi - lo, len(freqs))))
+    return table.decode(StepDecoder(reader.take(reader.remaining())), raw_len).tobytes()
