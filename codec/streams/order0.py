@@ -12,6 +12,7 @@ uvarint frequencies, each at least 1.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,7 @@ class Order0Table:
         return cls(alphabet, freqs)
 
     def header(self) -> bytes:
+        """The table's bytes (see the module docstring)."""
         if len(self.alphabet) <= LISTED_MAX:
             listed = self.alphabet.astype(np.uint8).tobytes()
         else:
@@ -53,6 +55,7 @@ class Order0Table:
 
     @classmethod
     def read(cls, reader: Reader) -> Order0Table:
+        """The table :meth:`header` wrote; sizes and frequencies are checked, never trusted."""
         size = reader.u8() + 1
         if size <= LISTED_MAX:
             alphabet = np.frombuffer(reader.take(size), dtype=np.uint8)
@@ -84,7 +87,8 @@ class Order0Table:
             raise FormatError("order-0 symbol out of range")
         return self.alphabet[out].astype(np.uint8)
 
-    def _chunks(self, n: int):
+    def _chunks(self, n: int) -> Iterator[tuple[int, int, np.ndarray]]:
+        """(first, end, this table broadcast per row) over ``n`` symbols, TABLE_CELLS cells at a time."""
         rows = max(1, TABLE_CELLS // len(self.freqs))
         weights = self.freqs.astype(np.float64)
         for lo in range(0, n, rows):
