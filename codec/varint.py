@@ -8,10 +8,13 @@ instead of a huge allocation or an ``IndexError``.
 from __future__ import annotations
 
 import struct
+from typing import TypeVar
 
 import numpy as np
 
 from .errors import FormatError
+
+Signed = TypeVar("Signed", int, np.ndarray)   # zigzag takes an int or an int64 array alike
 
 
 def encode_uvarint(value: int) -> bytes:
@@ -34,12 +37,15 @@ def encode_uvarints(values: np.ndarray) -> bytes:
     return b"".join(encode_uvarint(int(v)) for v in np.asarray(values).ravel())
 
 
-def zigzag(value: int) -> int:
-    return (value << 1) ^ (value >> 63) if value >= 0 else ((-value) << 1) - 1
+def zigzag(value: Signed) -> Signed:
+    """Signed to unsigned, small magnitudes first (0, -1, 1, -2 -> 0, 1, 2, 3), for an int or
+    an int64 array alike (magnitudes below 2^62)."""
+    return (value << 1) ^ (value >> 63)
 
 
-def unzigzag(value: int) -> int:
-    return (value >> 1) if not value & 1 else -((value + 1) >> 1)
+def unzigzag(value: Signed) -> Signed:
+    """Inverse of :func:`zigzag`, for an int or an int64 array alike."""
+    return (value >> 1) ^ -(value & 1)
 
 
 class Reader:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..entropy.coder import StepDecoder, StepEncoder
 from ..errors import FormatError
-from ..varint import Reader, blob, encode_uvarint, encode_uvarints
+from ..varint import Reader, blob, encode_uvarint, encode_uvarints, unzigzag, zigzag
 from .general import pack_best, unpack
 from .ids import CodecId
 from .order0 import Order0Table
@@ -83,15 +83,14 @@ def _encode_gaps(lengths: np.ndarray, files: int) -> bytes:
     n = len(lengths) // files
     values = gaps.copy()
     if files > 1:
-        diff = gaps[n:] - np.tile(gaps[:n], files - 1)
-        values[n:] = np.where(diff >= 0, 2 * diff, -2 * diff - 1)
+        values[n:] = zigzag(gaps[n:] - np.tile(gaps[:n], files - 1))
     escaped = values >= ESCAPE
     symbols = np.where(escaped, ESCAPE, values).astype(np.uint8)
     groups = [np.arange(n)]
     mask = b""
     if files > 1:
         contexts = _mate_contexts(symbols[:n], files)
-        present = [c for c in range(MATE_CONTEXTS) if (contexts == c).any()]
+        present = np.unique(contexts).tolist()
         groups += [n + np.flatnonzero(contexts == c) for c in present]
         mask = bytes([sum(1 << c for c in present)])
     tables = [Order0Table.of(symbols[group]) for group in groups]
@@ -122,20 +121,18 @@ def _decode_gaps(r: Reader, n_reads: int, files: int) -> np.ndarray:
     symbols[:n] = tables[0].decode(dec, n)
     if files > 1:
         contexts = _mate_contexts(symbols[:n], files)
-        if [c for c in range(MATE_CONTEXTS) if (contexts == c).any()] != present:
+        if np.unique(contexts).tolist() != present:
             raise FormatError("read-length contexts do not match the reads")
         for c, table in zip(present, tables[1:]):
             group = n + np.flatnonzero(contexts == c)
             symbols[group] = table.decode(dec, len(group))
     escaped = symbols == ESCAPE
-    values = symbols.copy()
-    values[escaped] = escapes.uvarints(int(escaped.sum()), limit=top)
+    symbols[escaped] = escapes.uvarints(int(escaped.sum()), limit=top)
     if escapes.remaining():
         raise FormatError("extra bytes after escaped read lengths")
-    gaps = values.copy()
+    gaps = symbols   # file 0's as they stand; a mate's (unless escaped) its file-0 read's plus the difference
     if files > 1:
-        diff = np.where(values[n:] & 1, -((values[n:] + 1) >> 1), values[n:] >> 1)
-        gaps[n:] = np.where(escaped[n:], values[n:], np.tile(gaps[:n], files - 1) + diff)
+        gaps[n:] = np.where(escaped[n:], symbols[n:], np.tile(gaps[:n], files - 1) + unzigzag(symbols[n:]))
     if gaps.min(initial=0) < 0 or gaps.max(initial=0) > top:
         raise FormatError("read length out of range")
     return top - gaps
