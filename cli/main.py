@@ -124,7 +124,9 @@ def compress(inputs, output, to_stdout, force, keep, remove, level, block_size, 
 
     Inputs may be plain or compressed with gzip, bzip2, xz or zstd (detected
     from the bytes; zstd needs the zstandard package) and '-' reads standard
-    input.
+    input. A single file of interleaved pairs (each read 1 followed by its
+    read 2, names alike) is found and coded as a pair, and comes back as one
+    file.
     """
     if len(inputs) > 2:
         _fail("give one FASTQ file or an R1/R2 pair")
@@ -249,7 +251,9 @@ def info(archive, as_json):
         click.echo(json.dumps(report, indent=2, sort_keys=True))
         return
     click.echo(f"{archive}: format {report['format_version']}, {report['files']} file(s), "
-               f"{report['reads']} reads, {report['bases']} bases, {report['blocks']} block(s)")
+               f"{report['reads']} reads, {report['bases']} bases, {report['blocks']} block(s)"
+               + (f", {report['interleaved_blocks']} of interleaved pairs (coded as pairs)"
+                  if report["interleaved_blocks"] else ""))
     click.echo(f"archive {report['archive_bytes']} bytes, original {report['raw_bytes']} bytes, "
                f"ratio {report['ratio']:.3f}, {report['bits_per_base']:.3f} bits/base")
     width = max([14] + [len(row["model"]) + 2 for row in report["detail"]])

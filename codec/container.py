@@ -28,7 +28,7 @@ from .errors import ChecksumError, FormatError, VersionError
 
 MAGIC = b"\x89SQLM\r\n\x1a"
 END_MAGIC = b"SQLMEND\x00"
-FORMAT_MAJOR, FORMAT_MINOR = 17, 0
+FORMAT_MAJOR, FORMAT_MINOR = 18, 0
 MAX_HEADER = 1 << 20
 MAX_BLOCK = (1 << 32) - 1
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from . import container
 from .api import _blocks
-from .pipeline import MODE_VERBATIM, _read_streams, read_block_header, verbatim_records
+from .pipeline import MODE_INTERLEAVED, MODE_VERBATIM, _read_streams, read_block_header, verbatim_records
 from .streams import lengths as lengths_stream
 from .streams import qualities as qualities_stream
 from .streams.ids import CodecId, StreamId
@@ -50,7 +50,7 @@ def archive_info(path: str) -> dict:
     size = os.path.getsize(path)
     detail: dict[tuple[str, str], dict] = {}
     summary: dict[str, dict] = defaultdict(lambda: {"bytes": 0, "symbols": 0})
-    reads = bases = blocks = 0
+    reads = bases = blocks = interleaved = 0
     with open(path, "rb") as fh:
         header, header_len = container.read_header(fh)
         fh.seek(len(container.MAGIC))
@@ -64,7 +64,8 @@ def archive_info(path: str) -> dict:
             blocks += 1
             r = Reader(body)
             n_rec, mode, files = read_block_header(r)
-            reads += n_rec * n_files
+            reads += n_rec * len(files)   # an interleaved block: one file, coded as its two halves
+            interleaved += mode == MODE_INTERLEAVED
             if mode == MODE_VERBATIM:   # counted as "other"; the table still shows its bytes
                 summary["other"]["bytes"] += len(body)
                 _add_verbatim_rows(r, len(files), detail)
@@ -94,6 +95,6 @@ def archive_info(path: str) -> dict:
         row["bits_per_symbol"] = 8 * row["bytes"] / row["symbols"] if row["symbols"] else None
     summary["names"]["bytes_per_read"] = summary["names"]["bytes"] / reads if reads else None
     return {"format_version": f"{major}.{minor}", "files": n_files, "reads": reads, "bases": bases,
-            "blocks": blocks, "archive_bytes": size, "raw_bytes": raw,
+            "blocks": blocks, "interleaved_blocks": interleaved, "archive_bytes": size, "raw_bytes": raw,
             "ratio": raw / size if size else 0.0, "bits_per_base": 8 * size / bases if bases else 0.0,
             "config": header.get("config", {}), "streams": dict(summary), "detail": list(detail.values())}

@@ -5,6 +5,8 @@ It is self-contained: every model starts fresh, so blocks can be coded on
 separate cores and a damaged block is reported by number. Anything the
 parser cannot describe exactly (mixed line endings) is stored verbatim; the
 parse -> write round trip is checked before a block is modelled (STYLE 6).
+A block of one file whose records are interleaved pairs is coded as a pair
+(:mod:`.fastq.interleave`) and put back in turn.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 
 from . import forked
 from .errors import ChecksumError, FastqFormatError, FormatError
+from .fastq import interleave
 from .fastq.reader import is_blank_tail
 from .fastq.records import FastqBlock, parse_block, write_block
 from .streams import bases, layout, lengths as lengths_stream, names_fallback, qualities
@@ -32,7 +35,7 @@ from .varint import Reader, encode_uvarint
 
 T = TypeVar("T")
 
-MODE_MODELLED, MODE_VERBATIM = 0, 1
+MODE_MODELLED, MODE_VERBATIM, MODE_INTERLEAVED = 0, 1, 2   # 2: modelled, two halves of one file
 MAX_FILES = 2
 FED_NICE = 5   # priority of the quality decoder's processes below the base decoder's (_decode_fed)
 
@@ -174,6 +177,11 @@ def compress_block(chunks: list[bytes], starts: list[int], level: int,
     parsed = _parse_all(chunks, starts, paths or ["<input>"] * len(chunks))
     if parsed is None:
         return _verbatim_block(chunks, chunks[0].count(b"\n") // 4)
+    mode, coded = MODE_MODELLED, chunks
+    if len(chunks) == 1 and interleave.names_pair_up(parsed[0].names):
+        halves = _interleaved_halves(chunks[0])
+        if halves is not None:
+            mode, coded, parsed = MODE_INTERLEAVED, *halves
     infos: list[StreamInfo] = []
     n_rec = parsed[0].n_records
     lens = np.concatenate([b.lengths for b in parsed])
@@ -204,8 +212,18 @@ def compress_block(chunks: list[bytes], starts: list[int], level: int,
         streams.append(_stream(StreamId.BASES, codec, len(codes) - n_exceptions, payload, infos))
         payload, codec = quals_job()
         streams.append(_stream(StreamId.QUALITIES, codec, len(qual), payload, infos))
-    body = _block_header(chunks, n_rec, MODE_MODELLED) + bytes([len(streams)]) + b"".join(streams)
-    return BlockResult(body, n_rec, chunks, infos)
+    body = _block_header(coded, n_rec, mode) + bytes([len(streams)]) + b"".join(streams)
+    return BlockResult(body, n_rec * (2 if mode == MODE_INTERLEAVED else 1), chunks, infos)
+
+
+def _interleaved_halves(chunk: bytes) -> tuple[list[bytes], list[FastqBlock]] | None:
+    """The read 1s and read 2s of ``chunk``, whose records pair up by name, as two chunks and
+    their parses; None where a half would not write back byte-exactly (the whole does)."""
+    halves = list(interleave.split(chunk))
+    parsed = [parse_block(half) for half in halves]
+    if any(p is None or write_block(p) != half for p, half in zip(parsed, halves)):
+        return None
+    return halves, parsed  # type: ignore[return-value]
 
 
 def _read_streams(r: Reader) -> dict[int, tuple[int, int, bytes]]:
@@ -225,7 +243,8 @@ def _read_streams(r: Reader) -> dict[int, tuple[int, int, bytes]]:
 def read_block_header(r: Reader) -> tuple[int, int, list[tuple[int, int]]]:
     """(n_records, mode, [(raw_len, crc32) per file])."""
     n_rec, n_files, mode = r.unpack("<IBB")
-    if not 1 <= n_files <= MAX_FILES or mode not in (MODE_MODELLED, MODE_VERBATIM):
+    if not 1 <= n_files <= MAX_FILES or mode not in (MODE_MODELLED, MODE_VERBATIM, MODE_INTERLEAVED) \
+            or (mode == MODE_INTERLEAVED and n_files != 2):
         raise FormatError("bad block header")
     files = [r.unpack("<QI") for _ in range(n_files)]
     if n_rec > sum(f[0] for f in files):
@@ -329,7 +348,9 @@ def _decode_fed(base_payload: bytes, qual_payload: bytes, lens: np.ndarray, mate
 
 
 def decompress_block(body: bytes, block_no: int, base_offset: int = 0, threads: int = 1) -> tuple[list[bytes], int]:
-    """Decode a block body and verify each file's bytes; returns (raw chunks, n_records)."""
+    """Decode a block body and verify each file's bytes; returns (raw chunks, n_records):
+    one chunk per file, and the records in each (an interleaved block: one chunk, its halves
+    checked, then put back in turn)."""
     r = Reader(body, base=base_offset)
     n_rec, mode, files = read_block_header(r)
     try:
@@ -338,5 +359,12 @@ def decompress_block(body: bytes, block_no: int, base_offset: int = 0, threads: 
         raise ChecksumError(f"damaged block: {exc.message}", block=block_no, offset=exc.offset) from exc
     for i, (chunk, (size, crc)) in enumerate(zip(raw, files)):
         if len(chunk) != size or zlib.crc32(chunk) != crc:
-            raise ChecksumError(f"file {i + 1} does not match its stored checksum", block=block_no)
+            raise ChecksumError(f"read {i + 1}s of the interleaved pairs do not match their stored checksum"
+                                if mode == MODE_INTERLEAVED else f"file {i + 1} does not match its stored checksum",
+                                block=block_no)
+    if mode == MODE_INTERLEAVED:
+        try:
+            return [interleave.merge(*raw)], 2 * n_rec
+        except FormatError as exc:
+            raise ChecksumError(f"damaged block: {exc.message}", block=block_no) from exc
     return raw, n_rec

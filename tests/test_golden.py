@@ -28,7 +28,10 @@ SOURCES = ["simple.fastq", "crlf_no_final_newline.fastq", "plus_repeats.fastq", 
            "ont_guppy_names_120.fastq",
            # 60 of those reads, cut to 150 bases and spelled with U for T as direct-RNA reads are:
            # EXCEPTIONS codec EXC_SPELLED (v14+; lowercase.fastq takes it too, for its lowercase runs)
-           "ont_rna_u_60.fastq"]
+           "ont_rna_u_60.fastq",
+           # the 100 trimmed NovaSeq pairs and the 100 MGI pairs below, each interleaved into one file:
+           # block mode 2, coded as pairs (v18+; the MGI names end in /1 and /2)
+           "novaseq_trimmed_interleaved_200.fastq", "mgi_interleaved_200.fastq"]
 # pairs (R1, R2) compressed together (from v8): blocks with read 2s get illumina40_v3 qualities
 # (v9: read 1s and read 2s coded apart, QUAL_MATES, read 1s with illumina40_v2)
 BASE_LSTM_SOURCE = "chipseq_300.fastq"   # (v15+) also at level 9, its bases coded BASE_LSTM
@@ -134,3 +137,13 @@ def test_info_names_the_lengths_model():
 
     assert lengths_models(GOLDEN_ROOT / "v17" / "novaseq_trimmed_pair_100_R1.fastq.L5.seqlm") == {"len_order0"}
     assert lengths_models(GOLDEN_ROOT / "v17" / "gaiix_pair_100_R1.fastq.L5.seqlm") == {"varint_lzma"}
+
+
+def test_info_counts_interleaved_blocks():
+    """Format 18.0 codes a file of interleaved pairs as a pair (block mode 2)."""
+    from codec.inspect import archive_info
+
+    for name in ("novaseq_trimmed_interleaved_200.fastq", "mgi_interleaved_200.fastq"):
+        report = archive_info(str(GOLDEN_ROOT / "v18" / f"{name}.L5.seqlm"))
+        assert (report["files"], report["reads"], report["interleaved_blocks"]) == (1, 200, 1)
+    assert archive_info(str(GOLDEN_ROOT / "v18" / "simple.fastq.L5.seqlm"))["interleaved_blocks"] == 0

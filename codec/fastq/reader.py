@@ -2,6 +2,8 @@
 
 Blocks always end on a record boundary (every fourth newline), so each block parses
 on its own; for R1/R2 pairs the second file is cut at the same record counts as the first.
+A single file is cut after an even number of records, so that the blocks of a file of
+interleaved pairs hold whole pairs (:mod:`.interleave`).
 """
 
 from __future__ import annotations
@@ -44,12 +46,15 @@ class RecordChunker:
                 self.buffer += chunk
                 self.bytes_read += len(chunk)
 
-    def _cut(self, data: bytes | bytearray, max_records: int | None) -> int:
-        """Byte length of the longest prefix of whole records (at most max_records)."""
+    def _cut(self, data: bytes | bytearray, max_records: int | None, even: bool = False) -> int:
+        """Byte length of the longest prefix of whole records (at most max_records; an even
+        number of them if ``even``)."""
         nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
         n_rec = len(nl) // 4
         if max_records is not None:
             n_rec = min(n_rec, max_records)
+        if even:
+            n_rec -= n_rec % 2
         return int(nl[4 * n_rec - 1]) + 1 if n_rec else 0
 
     def _take(self, size: int) -> bytes:
@@ -57,12 +62,13 @@ class RecordChunker:
         del self.buffer[:size]
         return chunk
 
-    def next_by_size(self, target_bytes: int) -> tuple[bytes, int] | None:
-        """About ``target_bytes`` of whole records; the tail at end of input."""
+    def next_by_size(self, target_bytes: int, even: bool = False) -> tuple[bytes, int] | None:
+        """About ``target_bytes`` of whole records (an even number of them if ``even``); the
+        tail at end of input."""
         self._fill(target_bytes)
         while True:
             size = self._cut(self.buffer[:target_bytes] if len(self.buffer) >= target_bytes
-                             else self.buffer, None)
+                             else self.buffer, None, even)
             if size or self.eof:
                 break
             target_bytes *= 2  # one record longer than the target (long reads)
@@ -123,7 +129,7 @@ def iter_chunks(paths: list[str], block_bytes: int) -> Iterator[tuple[list[bytes
     share = max(1, block_bytes // max(1, len(paths)))
     try:
         while True:
-            first = chunkers[0].next_by_size(share)
+            first = chunkers[0].next_by_size(share, even=len(chunkers) == 1)
             if first is None:
                 _check_exhausted(chunkers, paths)
                 if any(c.blank_tail for c in chunkers):
