@@ -174,14 +174,15 @@ def compress_block(chunks: list[bytes], starts: list[int], level: int,
     """
     if all(is_blank_tail(c) for c in chunks):
         return _verbatim_block(chunks, 0)
-    parsed = _parse_all(chunks, starts, paths or ["<input>"] * len(chunks))
-    if parsed is None:
-        return _verbatim_block(chunks, chunks[0].count(b"\n") // 4)
-    mode, coded = MODE_MODELLED, chunks
-    if len(chunks) == 1 and interleave.names_pair_up(parsed[0].names):
-        halves = _interleaved_halves(chunks[0])
-        if halves is not None:
-            mode, coded, parsed = MODE_INTERLEAVED, *halves
+    halves = interleave.split_pairs(chunks[0]) if len(chunks) == 1 else None
+    parsed = _parse_halves(halves) if halves is not None else None
+    if halves is not None and parsed is not None:
+        mode, coded = MODE_INTERLEAVED, list(halves)
+    else:
+        parsed = _parse_all(chunks, starts, paths or ["<input>"] * len(chunks))
+        if parsed is None:
+            return _verbatim_block(chunks, chunks[0].count(b"\n") // 4)
+        mode, coded = MODE_MODELLED, chunks
     infos: list[StreamInfo] = []
     n_rec = parsed[0].n_records
     lens = np.concatenate([b.lengths for b in parsed])
@@ -216,14 +217,17 @@ def compress_block(chunks: list[bytes], starts: list[int], level: int,
     return BlockResult(body, n_rec * (2 if mode == MODE_INTERLEAVED else 1), chunks, infos)
 
 
-def _interleaved_halves(chunk: bytes) -> tuple[list[bytes], list[FastqBlock]] | None:
-    """The read 1s and read 2s of ``chunk``, whose records pair up by name, as two chunks and
-    their parses; None where a half would not write back byte-exactly (the whole does)."""
-    halves = list(interleave.split(chunk))
-    parsed = [parse_block(half) for half in halves]
+def _parse_halves(halves: tuple[bytes, bytes]) -> list[FastqBlock] | None:
+    """The parses of an interleaved chunk's read 1s and read 2s; None where a half is malformed
+    (the whole chunk is then parsed as one, so that the error names the record in the file)
+    or would not write back byte-exactly."""
+    try:
+        parsed = [parse_block(half) for half in halves]
+    except FastqFormatError:
+        return None
     if any(p is None or write_block(p) != half for p, half in zip(parsed, halves)):
         return None
-    return halves, parsed  # type: ignore[return-value]
+    return parsed  # type: ignore[return-value]
 
 
 def _read_streams(r: Reader) -> dict[int, tuple[int, int, bytes]]:

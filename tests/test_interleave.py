@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codec import CodecConfig, compress, decompress
-from codec.errors import ChecksumError, FormatError
+from codec.errors import ChecksumError, FastqFormatError, FormatError
 from codec.fastq import interleave
 from codec.fastq.reader import iter_chunks
 from codec.inspect import archive_info
@@ -45,27 +45,41 @@ def test_mates_by_name(first, second, mates):
     assert interleave.are_mates(first, second) is mates
 
 
-def test_names_pair_up_needs_whole_pairs():
-    assert interleave.names_pair_up([b"a/1", b"a/2", b"b 1", b"b 2"])
-    assert not interleave.names_pair_up([b"a/1", b"a/2", b"b/1"])     # odd count
-    assert not interleave.names_pair_up([b"a/1", b"a/2", b"b/1", b"c/2"])
-    assert not interleave.names_pair_up([b"a"])
-    assert not interleave.names_pair_up([])
+def _records_named(*names: bytes) -> bytes:
+    return b"".join(b"@%s\nACGT\n+\nIIII\n" % name for name in names)
 
 
-records = st.tuples(st.sampled_from([b"@a", b"@b/1", b"@+"]), st.binary(max_size=5).filter(lambda b: b"\n" not in b))
+def test_split_pairs_needs_whole_pairs():
+    assert interleave.split_pairs(_records_named(b"a/1", b"a/2", b"b 1", b"b 2")) == (
+        _records_named(b"a/1", b"b 1"), _records_named(b"a/2", b"b 2"))
+    assert interleave.split_pairs(_records_named(b"a/1", b"a/2", b"b/1")) is None     # odd count
+    assert interleave.split_pairs(_records_named(b"a/1", b"a/2", b"b/1", b"c/2")) is None
+    assert interleave.split_pairs(_records_named(b"", b"")) is None
+    assert interleave.split_pairs(_records_named(b"a")) is None
+    assert interleave.split_pairs(b"") is None
+
+
+mate_names = st.tuples(st.sampled_from([b"a", b"b.7", b"V3L2C004R01"]), st.sampled_from([(b"", b""), (b"/1", b"/2")]),
+                       st.sampled_from([b"", b" 1:N:0", b"\tx"]))
+bodies = st.binary(max_size=5).filter(lambda b: b"\n" not in b)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(records, max_size=10).map(lambda rs: rs[:len(rs) - len(rs) % 2]),
-       st.sampled_from([b"\n", b"\r\n"]), st.booleans())
-def test_split_then_merge_gives_the_bytes_back(recs, eol, final_newline):
-    data = b"".join(name + eol + body + eol + b"+" + eol + body + eol for name, body in recs)
-    if data and not final_newline:
-        data = data[:-1]
-    first, second = interleave.split(data)
-    assert first.count(b"\n") == second.count(b"\n") + (0 if final_newline or not data else 1)
-    assert interleave.merge(first, second) == data
+@given(st.lists(st.tuples(mate_names, bodies, bodies), max_size=6), st.sampled_from([b"\n", b"\r\n"]),
+       st.booleans())
+def test_split_then_merge_gives_the_bytes_back(pairs, eol, final_newline):
+    recs = []
+    for (word, (one, two), rest), body1, body2 in pairs:
+        recs += [b"@" + word + one + rest + eol + body1 + eol + b"+" + eol + body1,
+                 b"@" + word + two + rest + eol + body2 + eol + b"+" + eol + body2]
+    data = eol.join(recs) + (eol if recs and final_newline else b"")
+    halves = interleave.split_pairs(data)
+    if not pairs:
+        assert halves is None
+        return
+    assert halves is not None
+    assert halves[0].count(b"\n") == halves[1].count(b"\n") + (0 if final_newline else 1)
+    assert interleave.merge(*halves) == data
 
 
 def test_merge_refuses_unequal_halves():
@@ -120,6 +134,19 @@ def test_records_that_do_not_pair_are_coded_as_one_file(change, tmp_path):
     path = tmp_path / "a.seqlm"
     path.write_bytes(archive)
     assert archive_info(str(path))["interleaved_blocks"] == 0
+
+
+@pytest.mark.parametrize("record", [1, 150, 200])
+def test_errors_in_interleaved_files_name_the_record_in_the_file(record):
+    """A malformed record of an interleaved file is reported as in any file: by its number in
+    the file, not in a half."""
+    recs = interleave._records(_interleaved(*_pair("mgi_pair_100")))
+    head, seq, plus, qual = recs[record - 1].split(b"\n")[:4]
+    recs[record - 1] = b"\n".join([head, seq, plus, qual[:-1], b""])   # quality one short
+    with pytest.raises(FastqFormatError) as caught:
+        compress(b"".join(recs))
+    assert (caught.value.record, caught.value.line) == (record, 4 * record)
+    assert "differs from quality length" in caught.value.message
 
 
 def test_single_files_are_cut_after_whole_pairs(tmp_path):

@@ -26,21 +26,12 @@ from ..errors import FormatError
 _FIRST_WORD = re.compile(rb"\S*")   # up to the first ASCII whitespace (empty if the name starts with one)
 
 
-def _first_word(name: bytes) -> bytes:
-    return _FIRST_WORD.match(name).group()  # type: ignore[union-attr]
-
-
-def are_mates(first: bytes, second: bytes) -> bool:
-    """Whether names ``first`` and ``second`` (without '@') name the two reads of one pair."""
-    a, b = _first_word(first), _first_word(second)
-    if not a:
-        return False
-    return a == b or (a.endswith(b"/1") and b.endswith(b"/2") and a[:-2] == b[:-2])
-
-
-def names_pair_up(names: list[bytes]) -> bool:
-    """Whether ``names`` is a whole number of pairs, each record followed by its mate."""
-    return len(names) >= 2 and len(names) % 2 == 0 and all(map(are_mates, names[0::2], names[1::2]))
+def are_mates(first: bytes, second: bytes, start: int = 0) -> bool:
+    """Whether names ``first`` and ``second`` name the two reads of one pair. ``start``: where
+    the names begin (1 in a record, after its '@')."""
+    a = _FIRST_WORD.match(first, start).group()  # type: ignore[union-attr]
+    b = _FIRST_WORD.match(second, start).group()  # type: ignore[union-attr]
+    return bool(a) and (a == b or (a.endswith(b"/1") and b.endswith(b"/2") and a[:-2] == b[:-2]))
 
 
 def _records(data: bytes) -> list[bytes]:
@@ -54,14 +45,18 @@ def _records(data: bytes) -> list[bytes]:
     return [data[s:e] for s, e in zip(bounds, bounds[1:])]
 
 
-def split(data: bytes) -> tuple[bytes, bytes]:
-    """(read 1s, read 2s): the odd and the even records of ``data``, each set in order."""
+def split_pairs(data: bytes) -> tuple[bytes, bytes] | None:
+    """(read 1s, read 2s): the odd and the even records of ``data``, each set in order, when
+    every odd record is followed by its mate (by name); None otherwise. Reads only the
+    names' first words, not whether the records are well formed: the caller parses each half."""
     records = _records(data)
+    if len(records) < 2 or len(records) % 2 or not all(are_mates(a, b, 1) for a, b in zip(records[0::2], records[1::2])):
+        return None
     return b"".join(records[0::2]), b"".join(records[1::2])
 
 
 def merge(first: bytes, second: bytes) -> bytes:
-    """Inverse of :func:`split`: one record of ``first``, then one of ``second``, in turn."""
+    """Inverse of :func:`split_pairs`: one record of ``first``, then one of ``second``, in turn."""
     ones, twos = _records(first), _records(second)
     if len(ones) != len(twos):
         raise FormatError(f"interleaved block: {len(ones)} read 1s but {len(twos)} read 2s")
