@@ -222,12 +222,9 @@ def _parse_halves(halves: tuple[bytes, bytes]) -> list[FastqBlock] | None:
     (the whole chunk is then parsed as one, so that the error names the record in the file)
     or would not write back byte-exactly."""
     try:
-        parsed = [parse_block(half) for half in halves]
+        return _parse_all(list(halves), [1, 2], ["<read 1s>", "<read 2s>"])
     except FastqFormatError:
         return None
-    if any(p is None or write_block(p) != half for p, half in zip(parsed, halves)):
-        return None
-    return parsed  # type: ignore[return-value]
 
 
 def _read_streams(r: Reader) -> dict[int, tuple[int, int, bytes]]:

@@ -16,6 +16,7 @@ from codec.inspect import archive_info
 from codec.pipeline import MODE_INTERLEAVED, MODE_MODELLED, compress_block, decompress_block
 
 from .conftest import DATA
+from .test_roundtrip import fastq_files
 
 CASES_RUN = {"n": 0}
 
@@ -180,22 +181,8 @@ def test_damaged_interleaved_block_is_reported():
 pair_names = st.sampled_from([b"r", b"r/1", b"r/2", b"s 1:N", b"s 2:N", b"t"])
 
 
-@st.composite
-def maybe_interleaved(draw):
-    n = draw(st.integers(0, 24))
-    eol = draw(st.sampled_from([b"\n", b"\r\n"]))
-    recs = []
-    for _ in range(n):
-        length = draw(st.integers(0, 40))
-        seq = bytes(draw(st.lists(st.sampled_from(list(b"ACGTN")), min_size=length, max_size=length)))
-        qual = bytes(draw(st.lists(st.integers(33, 74), min_size=length, max_size=length)))
-        recs.append(b"@" + draw(pair_names) + eol + seq + eol + b"+" + eol + qual)
-    body = eol.join(recs)
-    return body + eol if recs and draw(st.booleans()) else body
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(maybe_interleaved(), st.sampled_from([1, 5]), st.sampled_from([1024, 1 << 20]))
+@given(fastq_files(pair_names, 24), st.sampled_from([1, 5]), st.sampled_from([1024, 1 << 20]))
 def test_generated_maybe_interleaved_round_trips(data, level, block_bytes):
     CASES_RUN["n"] += 1
     assert decompress(compress(data, CodecConfig(level=level, block_bytes=block_bytes))) == data

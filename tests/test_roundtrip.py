@@ -53,8 +53,9 @@ spellings = st.sampled_from([lambda s: s, bytes.lower, lambda s: s.replace(b"T",
 
 
 @st.composite
-def fastq_files(draw):
-    n = draw(st.integers(0, 12))
+def fastq_files(draw, names=names, max_records: int = 12):
+    """FASTQ bytes of up to ``max_records`` records named from ``names``."""
+    n = draw(st.integers(0, max_records))
     eol = draw(st.sampled_from([b"\n", b"\r\n"]))
     records = []
     for _ in range(n):

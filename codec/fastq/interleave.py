@@ -27,33 +27,50 @@ from ..errors import FormatError
 _FIRST_WORD = re.compile(rb"\S*")   # up to the first ASCII whitespace (empty if the name starts with one)
 
 
-def are_mates(first: bytes, second: bytes, start: int = 0) -> bool:
-    """Whether names ``first`` and ``second`` name the two reads of one pair. ``start``: where
-    the names begin (1 in a record, after its '@')."""
-    a = _FIRST_WORD.match(first, start).group()  # type: ignore[union-attr]
-    b = _FIRST_WORD.match(second, start).group()  # type: ignore[union-attr]
+def _first_word(text: bytes, start: int) -> bytes:
+    return _FIRST_WORD.match(text, start).group()  # type: ignore[union-attr]
+
+
+def _mate_words(a: bytes, b: bytes) -> bool:
     return bool(a) and (a == b or (a.endswith(b"/1") and b.endswith(b"/2") and a[:-2] == b[:-2]))
 
 
-def _records(data: bytes) -> list[bytes]:
-    """The 4-line records of ``data``, each with its line ends (the last may lack its final one)."""
+def are_mates(first: bytes, second: bytes) -> bool:
+    """Whether names ``first`` and ``second`` (without '@') name the two reads of one pair."""
+    return _mate_words(_first_word(first, 0), _first_word(second, 0))
+
+
+def _record_bounds(data: bytes) -> list[int]:
+    """Where each 4-line record of ``data`` starts, then len(data) (the last record may lack
+    its final line end)."""
     if not data:
-        return []
+        return [0]
     newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
     bounds = [0] + (newlines[3::4] + 1).tolist()
     if bounds[-1] < len(data):
         bounds.append(len(data))
+    return bounds
+
+
+def _records(data: bytes) -> list[bytes]:
+    """The 4-line records of ``data``, each with its line ends."""
+    bounds = _record_bounds(data)
     return [data[s:e] for s, e in zip(bounds, bounds[1:])]
 
 
 def split_pairs(data: bytes) -> tuple[bytes, bytes] | None:
     """(read 1s, read 2s): the odd and the even records of ``data``, each set in order, when
     every odd record is followed by its mate (by name); None otherwise. Reads only the
-    names' first words, not whether the records are well formed: the caller parses each half."""
-    records = _records(data)
-    if len(records) < 2 or len(records) % 2 or not all(are_mates(a, b, 1) for a, b in zip(records[0::2], records[1::2])):
+    names' first words, not whether the records are well formed: the caller parses each half.
+    The names are read in place, so a block that does not pair up costs no copy of its records."""
+    bounds = _record_bounds(data)
+    n_records = len(bounds) - 1
+    ones, twos = bounds[0:-1:2], bounds[1:-1:2]   # where read 1s and read 2s start
+    if n_records < 2 or n_records % 2 or not all(
+            _mate_words(_first_word(data, a + 1), _first_word(data, b + 1)) for a, b in zip(ones, twos)):
         return None
-    return b"".join(records[0::2]), b"".join(records[1::2])
+    return (b"".join(data[s:e] for s, e in zip(ones, twos)),
+            b"".join(data[s:e] for s, e in zip(twos, bounds[2::2])))
 
 
 def merge(first: bytes, second: bytes) -> bytes:
