@@ -185,7 +185,9 @@ def _peek_header(archive: str) -> dict:
 @click.argument("archive", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", "outputs", multiple=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Output FASTQ; give it twice for a paired archive (R1 then R2).")
-@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write the FASTQ to standard output.")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True,
+              help="Write the FASTQ to standard output; a paired archive's interleaved (read 1, then its "
+                   "read 2), as bwa mem -p reads it.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-k", "--keep", is_flag=True, help="Keep the archive (the default).")
 @click.option("--rm", "remove", is_flag=True, help="Delete the archive after a successful decompression.")
@@ -196,22 +198,22 @@ def decompress(archive, outputs, to_stdout, force, keep, remove, threads, quiet)
     from codec.api import decompress_stream
 
     with _errors(archive):
-        header = {"n_files": 1, "inputs": []} if archive == "-" else _peek_header(archive)
-        n_files = int(header.get("n_files", 1))
+        # standard input cannot be peeked at: decompress_stream checks the outputs' count there
+        header = None if archive == "-" else _peek_header(archive)
+        n_files = int(header.get("n_files", 1)) if header else 0
         if to_stdout or list(outputs) == ["-"] or (not outputs and archive == "-"):
-            if n_files != 1:
-                _fail("a paired archive needs two outputs: -o R1 -o R2")
             targets = None
         elif outputs:
-            if len(outputs) != n_files:
-                _fail(f"archive holds {n_files} file(s) but {len(outputs)} -o given")
+            if n_files and len(outputs) != n_files:
+                _fail(f"archive holds {n_files} file(s) but {len(outputs)} -o given"
+                      + (" (or -c for one interleaved stream)" if n_files == 2 else ""))
             targets = list(outputs)
         else:
-            targets = _default_outputs(archive, n_files, header.get("inputs", []))
+            targets = _default_outputs(archive, n_files, header.get("inputs", []))  # type: ignore[union-attr]
         total = os.path.getsize(archive) if archive != "-" else 0
         with open_source(archive) as src, progress_bar(0, "decompress", quiet or not total) as tick, \
                 _outputs(targets, force) as outs:
-            decompress_stream(src, outs, threads, tick)
+            decompress_stream(src, outs, threads, tick, interleave_pairs=targets is None)
     if remove and archive != "-":
         os.unlink(archive)
 

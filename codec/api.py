@@ -26,6 +26,7 @@ from . import container
 from . import FORMAT_VERSION  # noqa: F401  (re-exported)
 from .config import CodecConfig
 from .errors import ChecksumError, FormatError
+from .fastq.interleave import interleave
 from .fastq.reader import iter_chunks
 from .pipeline import compress_block, decompress_block
 
@@ -137,13 +138,17 @@ def _blocks(src: BinaryIO, header_len: int) -> Iterator[tuple[bytes, int, int] |
 
 
 def decompress_stream(src: BinaryIO, outs: list[BinaryIO] | None, threads: int = 0,
-                      progress: Progress | None = None) -> dict:
-    """Decode an archive; write each file's bytes to ``outs`` (None = verify only)."""
+                      progress: Progress | None = None, interleave_pairs: bool = False) -> dict:
+    """Decode an archive; write each file's bytes to ``outs`` (None = verify only).
+
+    ``interleave_pairs``: a paired archive given one output gets its records in turn, read 1
+    then read 2 (:func:`codec.fastq.interleave.interleave`); the checksums are still each file's."""
     header, header_len = container.read_header(src)
     n_files = header.get("n_files")
     if n_files not in (1, 2):
         raise FormatError("header names an impossible number of files")
-    if outs is not None and len(outs) != n_files:
+    interleaved = interleave_pairs and n_files == 2 and outs is not None and len(outs) == 1
+    if outs is not None and len(outs) != n_files and not interleaved:
         raise FormatError(f"archive holds {n_files} file(s); {len(outs)} output(s) given")
     crcs, sizes, n_records, n_blocks = [0] * n_files, [0] * n_files, 0, 0
     trailer: container.Trailer | None = None
@@ -167,8 +172,10 @@ def decompress_stream(src: BinaryIO, outs: list[BinaryIO] | None, threads: int =
             for i, chunk in enumerate(raw):
                 crcs[i] = zlib.crc32(chunk, crcs[i])
                 sizes[i] += len(chunk)
-                if outs is not None:
+                if outs is not None and not interleaved:
                     outs[i].write(chunk)
+            if interleaved:
+                outs[0].write(interleave(*raw))  # type: ignore[index]
             n_records += n_rec
             n_blocks += 1
             if progress:

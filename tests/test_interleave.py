@@ -198,3 +198,38 @@ def test_cli_info_names_interleaved_blocks(tmp_path, cli):
     assert cli("compress", str(src), "-o", str(tmp_path / "i.seqlm"))[0] == 0
     code, out, _ = cli("info", str(tmp_path / "i.seqlm"))
     assert code == 0 and b"200 reads" in out and b"1 of interleaved pairs" in out
+
+
+def test_interleave_ends_a_last_read_1_without_its_line_end():
+    assert interleave.interleave(b"@a\nAC\n+\nII", b"@a\nGT\n+\nJJ") == b"@a\nAC\n+\nII\n@a\nGT\n+\nJJ"
+    assert interleave.interleave(b"", b"") == b""
+
+
+def test_cli_writes_a_paired_archive_to_stdout_interleaved(tmp_path, cli):
+    r1, r2 = _pair("gaiix_pair_100")
+    r1 = r1[:-1]   # the R1 file lacks its final newline: its last record still gets one
+    archive = tmp_path / "pair.seqlm"
+    archive.write_bytes(compress(r1, CodecConfig(block_bytes=3000), mate=r2))   # several blocks
+    expected = _interleaved(r1 + b"\n", r2)
+    code, out, _ = cli("decompress", archive, "-c")
+    assert code == 0 and out == expected
+    code, out, _ = cli("decompress", "-", input=archive.read_bytes())
+    assert code == 0 and out == expected
+    # compressed again, the stream is recognised as the pairs it is
+    (tmp_path / "i.fastq").write_bytes(expected)
+    assert cli("compress", tmp_path / "i.fastq", "--block-size", 1)[0] == 0
+    assert archive_info(str(tmp_path / "i.fastq.seqlm"))["interleaved_blocks"] == 1
+
+
+def test_cli_paired_archive_from_stdin_to_two_files(tmp_path, cli):
+    r1, r2 = _pair("mgi_pair_100")
+    data = compress(r1, mate=r2)
+    a, b = tmp_path / "a.fq", tmp_path / "b.fq"
+    assert cli("decompress", "-", "-o", a, "-o", b, input=data)[0] == 0
+    assert a.read_bytes() == r1 and b.read_bytes() == r2
+    # one -o: one line, exit 1, nothing left behind, whether the archive is a file or stdin
+    (tmp_path / "pair.seqlm").write_bytes(data)
+    for source, stdin in (("-", data), (tmp_path / "pair.seqlm", None)):
+        code, _, err = cli("decompress", source, "-o", tmp_path / "one.fq", input=stdin)
+        assert code == 1 and err.count(b"\n") == 1 and b"2 file(s)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.fq", "b.fq", "pair.seqlm"]

@@ -13,6 +13,9 @@ side by side).
 Two records are mates when the first words of their names agree, or differ only by a
 final ``/1`` and ``/2`` (old Illumina names). Casava 1.8 and SRA names keep the first word
 and put the read number after it.
+
+The other way round, an R1/R2 archive decompressed to standard output comes out
+interleaved (:func:`interleave`), so ``seqlm decompress pair.seqlm -c`` can feed such tools.
 """
 
 from __future__ import annotations
@@ -79,3 +82,13 @@ def merge(first: bytes, second: bytes) -> bytes:
     if len(ones) != len(twos):
         raise FormatError(f"interleaved block: {len(ones)} read 1s but {len(twos)} read 2s")
     return b"".join(record for pair in zip(ones, twos) for record in pair)
+
+
+def interleave(read1s: bytes, read2s: bytes) -> bytes:
+    """An R1/R2 pair's records (a block of each file) as one interleaved stream: what a
+    paired archive writes to standard output, for ``bwa mem -p`` and the like. Unlike
+    :func:`merge` this is a view, not the archive's bytes: an R1 file's last record
+    without a line end gets one ("\n"), or its mate would run on after its last line."""
+    if read1s and not read1s.endswith(b"\n"):
+        read1s += b"\n"
+    return merge(read1s, read2s)
