@@ -199,8 +199,8 @@ def decompress(archive, outputs, to_stdout, force, keep, remove, threads, quiet)
 
     with _errors(archive):
         # standard input cannot be peeked at: decompress_stream checks the outputs' count there
-        header = None if archive == "-" else _peek_header(archive)
-        n_files = int(header.get("n_files", 1)) if header else 0
+        header = {} if archive == "-" else _peek_header(archive)
+        n_files = int(header.get("n_files", 1)) if header else 0   # 0: not known yet
         if to_stdout or list(outputs) == ["-"] or (not outputs and archive == "-"):
             targets = None
         elif outputs:
@@ -209,7 +209,7 @@ def decompress(archive, outputs, to_stdout, force, keep, remove, threads, quiet)
                       + (" (or -c for one interleaved stream)" if n_files == 2 else ""))
             targets = list(outputs)
         else:
-            targets = _default_outputs(archive, n_files, header.get("inputs", []))  # type: ignore[union-attr]
+            targets = _default_outputs(archive, n_files, header.get("inputs", []))
         total = os.path.getsize(archive) if archive != "-" else 0
         with open_source(archive) as src, progress_bar(0, "decompress", quiet or not total) as tick, \
                 _outputs(targets, force) as outs:

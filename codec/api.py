@@ -172,10 +172,11 @@ def decompress_stream(src: BinaryIO, outs: list[BinaryIO] | None, threads: int =
             for i, chunk in enumerate(raw):
                 crcs[i] = zlib.crc32(chunk, crcs[i])
                 sizes[i] += len(chunk)
-                if outs is not None and not interleaved:
-                    outs[i].write(chunk)
             if interleaved:
                 outs[0].write(interleave(*raw))  # type: ignore[index]
+            elif outs is not None:
+                for out, chunk in zip(outs, raw):
+                    out.write(chunk)
             n_records += n_rec
             n_blocks += 1
             if progress:
