@@ -6,7 +6,7 @@ PIP = $(PYTHON) -m pip
 DEMO_IN = examples/yeast-chipseq-SRR5204809-5k.fastq.gz
 DEMO_OUT = demo-out
 
-.PHONY: install demo test test-full bench bench-levels bench-heads bench-memory clean
+.PHONY: install demo test test-full bench bench-levels bench-heads bench-memory bench-holdout clean
 
 install:
 	$(PIP) install -q torch==2.13.0
@@ -36,6 +36,9 @@ bench-heads: install
 
 bench-memory: install
 	$(PYTHON) -m benchmarks.memory
+
+bench-holdout: install
+	$(PYTHON) -m benchmarks.holdout
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info .pytest_cache

@@ -141,9 +141,17 @@ def _dataset(files: list[tuple[str, int, int]], data_dir: Path) -> tuple[torch.T
 def train_kind(kind: str, data_dir: Path = DATA, steps: int | None = None, seed: int = SEED,
                log=print) -> Predictor:
     """Train the float model of one kind (single torch thread, seeded)."""
-    torch.set_num_threads(1)
-    x_all, y_all, rows = _dataset(training_files(kind, data_dir), data_dir)
     steps = STEPS[kind] if steps is None else steps
+    return train_on(training_files(kind, data_dir), steps, sees_mate(kind), data_dir, seed, log, kind)
+
+
+def train_on(files: list[tuple[str, int, int]], steps: int, use_mate: bool, data_dir: Path = DATA,
+             seed: int = SEED, log=print, label: str = "model") -> Predictor:
+    """Train a float model on ``files`` ((file, first N reads, mate) rows, as :func:`training_files`
+    gives them) with the shipped recipe; apart from :func:`train_kind` so that a benchmark can
+    leave a file out (``benchmarks/holdout.py``). ``use_mate`` False gives the mate input 0."""
+    torch.set_num_threads(1)
+    x_all, y_all, rows = _dataset(files, data_dir)
     torch.manual_seed(seed)
     model = Predictor(model_config())
     rng = np.random.default_rng(seed)
@@ -162,7 +170,7 @@ def train_kind(kind: str, data_dir: Path = DATA, steps: int | None = None, seed:
         idx_t = torch.from_numpy(idx)
         y = torch.where(torch.from_numpy(valid), y_all[idx_t], -1)
         x = x_all[idx_t]
-        if not sees_mate(kind):
+        if not use_mate:
             x[..., 5] = 0  # mate input unused by these defaults
         _, loss = model(x, targets=y)
         opt.zero_grad(set_to_none=True)
@@ -172,7 +180,7 @@ def train_kind(kind: str, data_dir: Path = DATA, steps: int | None = None, seed:
         bits = float(loss.detach()) / math.log(2)
         ema = bits if ema is None else 0.98 * ema + 0.02 * bits
         if step % 100 == 0 or step == steps - 1:
-            log(f"  {kind} step {step}/{steps} loss {ema:.4f} bits lr {lr:.2e} cpu {time.process_time() - t0:.0f}s")
+            log(f"  {label} step {step}/{steps} loss {ema:.4f} bits lr {lr:.2e} cpu {time.process_time() - t0:.0f}s")
     model.eval()
     return model
 
