@@ -434,7 +434,7 @@ def test_level5_wrapper_uses_defaults_and_roundtrips() -> None:
 
 
 def test_fitting_levels_code_no_larger_than_the_shipped_models() -> None:
-    """From MIX_MIN_LEVEL a block fits its own LSTM, from scratch on a small budget; where the
+    """From MIX_MIN_LEVEL a block fits its own LSTM, from the shipped one on a small budget; where the
     shipped model codes the block smaller (here: 600 real reads), the stream is the shipped
     level's, byte for byte, never the larger fitted one."""
     raw, lengths, bases = _real_block(600)

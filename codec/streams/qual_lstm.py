@@ -86,8 +86,9 @@ def _check_shapes(lengths: np.ndarray, n_bases: int, mate: np.ndarray) -> tuple[
 
 
 def fit_model(quals: np.ndarray, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, level: int,
-              seed: int = 0, work: float | None = None) -> Predictor:
-    """Fit a float predictor on a sample of rows (deterministic work, seeded)."""
+              seed: int = 0, work: float | None = None, init: Predictor | None = None) -> Predictor:
+    """Fit a float predictor on a sample of rows (deterministic work, seeded), from scratch or,
+    given ``init`` (a K-symbol model, changed in place), from those weights."""
     import torch
 
     from ..model.core import Predictor
@@ -111,7 +112,9 @@ def fit_model(quals: np.ndarray, rows: dict[str, np.ndarray], bases: np.ndarray,
         return x_t[idx], torch.where(torch.from_numpy(valid), q_all[idx], -1)
 
     with fitting(seed):
-        model = Predictor(cfg)
+        model = Predictor(cfg) if init is None else init
+        if model.cfg != cfg:
+            raise ValueError("init must be a model of the block's K symbols")
         fit_on_windows(model, steps, draw)
     return model
 

@@ -412,12 +412,15 @@ def _default_parts(kind: str, phred: np.ndarray, k: int, sha: bytes | None
 
 def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarray, mate: np.ndarray,
                          n_symbols: int, level: int = 7, *, default: tuple[str, np.ndarray] | None = None,
-                         workers: int = 1, others_done: Callable[[], bool] | None = None) -> tuple[bytes, float]:
+                         start: tuple[str, np.ndarray] | None = None, workers: int = 1,
+                         others_done: Callable[[], bool] | None = None) -> tuple[bytes, float]:
     """Payload, and an estimate (bytes) of what the context model alone would have coded.
 
     ``default = (kind, phred)`` (see :func:`default_mapping`) codes with the shipped
     default model of ``kind`` (MODE_DEFAULT: no fitting, no weights in the payload);
-    ``phred[s]`` is the Phred value (0..93) of symbol ``s``. ``workers`` > 1 codes the
+    ``phred[s]`` is the Phred value (0..93) of symbol ``s``. Without it the block's LSTM is
+    fitted and stored (MODE_MIX): from scratch, or from the shipped model ``start = (kind,
+    phred)`` (:func:`codec.model.finetune.start_model`). ``workers`` > 1 codes the
     parts of a long-read block (:func:`n_parts`) side by side; the bytes are the same, and so
     with ``others_done`` (see :func:`_encode_parts`)."""
     quals, lengths, bases, mate, k = check_encode_inputs(quals, lengths, bases, mate, n_symbols)
@@ -448,7 +451,9 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         head += struct.pack("<I", zlib.crc32(quals.tobytes()))
         return head + _parts_tail(words), ctx_bits / 8
     with single_thread():
-        model = fit_model(quals, rows, bases, k, level, work=_fit_work(len(quals), level))
+        from ..model.finetune import start_model   # torch: only where a model is fitted
+        init = None if start is None else start_model(start[0], start[1])
+        model = fit_model(quals, rows, bases, k, level, work=_fit_work(len(quals), level), init=init)
         qm = quantize(model)
         ip = IntPredictor(qm)
         ctx_bits, words = _encode_parts(lambda part, enc: _run_steps(ip, part, bases, k, CHUNK, shift, betas,

@@ -14,10 +14,14 @@ Which codec codes a block (the decoder reads the id, so this is encoder policy):
   pay (fitting ~0.25 M symbol-steps/s of CPU, 15-25 kB of stored weights).
 * from ``MIX_MIN_LEVEL``: QUAL_MIX with an LSTM fitted per block, or what
   ``SHIPPED_LEVEL`` codes (the shipped models, a pair's mates apart) where that is
-  smaller. The fit starts from scratch within a few million symbol-steps, and the
-  shipped models saw far more: alone, the fitted model made levels 7-9 larger
-  than the default level (HiFi 16S qualities 1.674 bits against 1.305 at level 5,
-  GA IIx read 1s 2.137 / 2.015 at levels 7 / 9 against 1.906).
+  smaller. The fit starts from the shipped model of the block's family
+  (:mod:`codec.model.finetune`) and runs a few million symbol-steps on the block.
+  From scratch it lost to the default level everywhere (HiFi 16S qualities 1.674
+  bits against 1.305, GA IIx read 1s 2.137 / 2.015 at levels 7 / 9 against 1.906);
+  from the shipped model it still loses on the files those models trained on (the
+  ~15 kB of stored weights), but on a run they never saw it pays: with a model
+  trained without GA IIx standing in, the GA IIx read 1s' 2.194 bits (level 5, the
+  context model) become 2.075 / 1.993 at levels 7 / 9 (``benchmarks/holdout.py``).
 
 The mixed coder costs up to ten times the context model's CPU. At the levels in
 ``LSTM_MIN_GAIN`` (3, 4 and the default 5) a block (each mate's half, for a pair) first
@@ -95,12 +99,14 @@ def _encode_symbols(symbols: np.ndarray, lengths: np.ndarray, bases: np.ndarray,
                     others_done: Callable[[], bool] | None = None) -> tuple[bytes, CodecId]:
     if level <= CTX_ONLY_MAX_LEVEL or (level < MIX_MIN_LEVEL and not USE_DEFAULTS):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
-    default = qual_mix.default_mapping(alphabet, lengths, mate) if level < MIX_MIN_LEVEL else None
+    mapping = qual_mix.default_mapping(alphabet, lengths, mate)
+    default, start = (mapping, None) if level < MIX_MIN_LEVEL else (None, mapping)
     if default is not None and level in LSTM_MIN_GAIN and not _lstm_pays(symbols, lengths, bases, mate, k, level,
                                                                           default):
         return qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level), CodecId.QUAL_CTX
     mixed, ctx_estimate = qual_mix.encode_with_estimate(symbols, lengths, bases, mate, k, level,
-                                                        default=default, workers=workers, others_done=others_done)
+                                                        default=default, start=start, workers=workers,
+                                                        others_done=others_done)
     if ctx_estimate < 1.01 * len(mixed):
         plain = qual_ctx.encode_qualities(symbols, lengths, bases, mate, k, level)
         if len(plain) <= len(mixed):
