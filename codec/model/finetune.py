@@ -33,7 +33,9 @@ def _rows_float(q: np.ndarray, mult: np.ndarray, in_scale: float) -> np.ndarray:
 
 
 def dequantize(qm: QuantModel) -> Predictor:
-    """A float predictor whose :func:`~codec.model.quantize.quantize` is (up to rounding) ``qm``."""
+    """A float predictor that :func:`~codec.model.quantize.quantize` turns back into ``qm``
+    exactly (``tests/test_finetune.py`` checks every shipped file): the fit starts from the very
+    model the default level codes with."""
     cfg = qm.cfg
     sd: dict[str, np.ndarray] = {}
     for f in range(cfg.n_features):
