@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import struct
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -86,9 +87,12 @@ def _check_shapes(lengths: np.ndarray, n_bases: int, mate: np.ndarray) -> tuple[
 
 
 def fit_model(quals: np.ndarray, rows: dict[str, np.ndarray], bases: np.ndarray, k: int, level: int,
-              seed: int = 0, work: float | None = None, init: Predictor | None = None) -> Predictor:
-    """Fit a float predictor on a sample of rows (deterministic work, seeded), from scratch or,
-    given ``init`` (a K-symbol model, changed in place), from those weights."""
+              seed: int = 0, work: float | None = None, init: Callable[[], Predictor] | None = None
+              ) -> Predictor:
+    """Fit a float predictor on a sample of rows (deterministic work, seeded), from scratch or
+    from the K-symbol model ``init()`` builds. ``init`` runs inside :func:`fitting`, as a fresh
+    model's initial weights do: building a torch model draws from the global generator, which
+    another block's fit on another thread may be drawing from."""
     import torch
 
     from ..model.core import Predictor
@@ -112,7 +116,7 @@ def fit_model(quals: np.ndarray, rows: dict[str, np.ndarray], bases: np.ndarray,
         return x_t[idx], torch.where(torch.from_numpy(valid), q_all[idx], -1)
 
     with fitting(seed):
-        model = Predictor(cfg) if init is None else init
+        model = Predictor(cfg) if init is None else init()
         if model.cfg != cfg:
             raise ValueError("init must be a model of the block's K symbols")
         fit_on_windows(model, steps, draw)

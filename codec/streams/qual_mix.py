@@ -73,7 +73,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable, Generator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -92,6 +92,9 @@ from .qual_mixers import (MAX_POS, N_BUCKETS, N_MIX_POS, N_MIX_Q, W_ONE, BucketM
                           PositionMixer, mix_tables, mix_update)
 from .qual_lstm import (_check_inputs, _check_shapes, _rows, _seg_len, check_encode_inputs,
                         checked_symbols, fit_model, read_crc_and_words, read_fitted_model, read_payload_head)
+
+if TYPE_CHECKING:   # torch is imported only when a model is fitted (levels >= 7)
+    from ..model.core import Predictor
 
 VERSION = 1
 VERSION_PARTS = 2
@@ -451,8 +454,7 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
         head += struct.pack("<I", zlib.crc32(quals.tobytes()))
         return head + _parts_tail(words), ctx_bits / 8
     with single_thread():
-        from ..model.finetune import start_model   # torch: only where a model is fitted
-        init = None if start is None else start_model(start[0], start[1])
+        init = None if start is None else _start(*start)
         model = fit_model(quals, rows, bases, k, level, work=_fit_work(len(quals), level), init=init)
         qm = quantize(model)
         ip = IntPredictor(qm)
@@ -463,6 +465,14 @@ def encode_with_estimate(quals: np.ndarray, lengths: np.ndarray, bases: np.ndarr
     head = _head(version, MODE_MIX, k, seg, first, shift, betas, W0)
     head += blob(qm.to_bytes()) + struct.pack("<I", zlib.crc32(quals.tobytes()))
     return head + _parts_tail(words), ctx_bits / 8
+
+
+def _start(kind: str, phred: np.ndarray) -> Callable[[], Predictor]:
+    """Builds the shipped model of ``kind`` as a block's start (:func:`fit_model` calls it)."""
+    def build() -> Predictor:
+        from ..model.finetune import start_model   # torch: only where a model is fitted
+        return start_model(kind, phred)
+    return build
 
 
 def _head(version: int, mode: int, k: int, seg: int, first: int, shift: int, betas: tuple[int, int, int],
