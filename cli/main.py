@@ -110,8 +110,9 @@ def _default_archive(inputs: tuple[str, ...]) -> str:
 @click.option("-l", "--level", type=click.IntRange(MIN_LEVEL, MAX_LEVEL), default=DEFAULT_LEVEL,
               show_default=True, help="1-2 = context models only (1 without the bases' calibration "
                                       "and tolerant stages); 3-5 mix in the shipped quality LSTM where it saves "
-                                      "20 / 10 / 5 % on a block's first reads, 6 always; 7-9 also fit one per "
-                                      "block, kept where it codes smaller (slow); 9 also fits a base LSTM per "
+                                      "20 / 10 / 5 % on a block's first reads, 6 always; 7-9 also adapt it to each "
+                                      "block (pays on runs unlike the shipped models' training data), kept "
+                                      "where it codes smaller (slow); 9 also fits a base LSTM per "
                                       "block; from 6 short reads also try lzma on their bases.")
 @click.option("--block-size", type=click.IntRange(1, 4096), default=DEFAULT_BLOCK_MB, show_default=True,
               help="Raw FASTQ megabytes per block, R1 and R2 together. Bounds memory (a block needs up "
