@@ -41,6 +41,7 @@ import numpy as np
 
 from codec.model import defaults, pretrain
 from codec.model.quantize import quantize
+from codec.streams import qual_ctx, qual_mix
 
 from .machine import cpu_model, git_revision
 
@@ -103,7 +104,6 @@ def _bits(payload: bytes, n: int) -> float:
 
 
 def _mix_bits(block, kind: str, blob: bytes | None) -> float:
-    from codec.streams import qual_mix
     sym, lens, bases, mate, k, phred = block
     with _installed(blob):
         payload, _ = qual_mix.encode_with_estimate(sym, lens, bases, mate, k, 5, default=(kind, phred))
@@ -118,7 +118,7 @@ def later_reads(path: Path, skip: int, max_reads: int | None):
     q, b, lens = q[start:], b[start:], lens[skip:]
     alphabet = np.unique(q)
     sym = np.searchsorted(alphabet, q).astype(np.uint8)
-    phred = defaults.phred_map(alphabet, defaults.phred_offset(alphabet)).astype(np.uint8)
+    _, phred = qual_mix.default_mapping(alphabet, lens)   # the encoder's own symbol -> Phred map
     return sym, lens, b, np.zeros(len(lens), dtype=np.uint8), len(alphabet), phred
 
 
@@ -126,7 +126,6 @@ def measure(case: Case, data_dir: Path, all_blob: bytes | None, held_blob: bytes
             max_reads: int | None = None) -> Row:
     """Code the later reads of ``case`` with the context model, the family's models trained on
     every file (``all_blob``) and without this one (``held_blob``), and the current shipped model."""
-    from codec.streams import qual_ctx
     block = later_reads(data_dir / case.file, case.skip, max_reads)
     sym, lens, bases, mate, k, _ = block
     kind = V1[case.family]
